@@ -9,20 +9,20 @@ bad token / path / flag, what was expected, and how to fix it. `EnasError` is a
 
 
 class EnasError(ValueError):
-  """Base class of every user-facing enas_tf2 error."""
+    """Base class of every user-facing enas_tf2 error."""
 
 
 class ArcError(EnasError):
-  """A malformed or inconsistent architecture string."""
+    """A malformed or inconsistent architecture string."""
 
 
 class DataError(EnasError):
-  """Missing, malformed or unreachable training data."""
+    """Missing, malformed or unreachable training data."""
 
 
 class FlagError(EnasError):
-  """An invalid flag value or a contradictory combination of flags."""
+    """An invalid flag value or a contradictory combination of flags."""
 
 
 class TrainingError(EnasError):
-  """Training cannot continue (for example a non-finite loss)."""
+    """Training cannot continue (for example a non-finite loss)."""
