@@ -1,0 +1,177 @@
+"""REINFORCE training of any controller against a child's reward (ENAS_SPEC.md 6.5, 6.6, 1.5).
+
+`ControllerTrainer` knows nothing about the child: it takes a `reward_fn(arc)`
+that scores an architecture (the child's accuracy on one validation minibatch,
+or `80 / ppl` for PTB) and works with every controller whose
+`sample(rng, forced_arc=None)` returns the dict described by `Controller`.
+
+One `train_step()` is one controller update of the original: `num_aggregate`
+architectures are sampled with the same (not yet updated) weights, the baseline
+moves after every sample, and the *mean* of their gradients is applied as a
+single Adam step. This is what the original's
+`SyncReplicasOptimizer(replicas_to_aggregate=num_aggregate, total_num_replicas=1)`
+does (spec 1.5), without its one-run token lag.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import keras
+import tensorflow as tf
+
+from enas_tf2.controllers import reinforce
+from enas_tf2.errors import FlagError
+
+#: Adam as the original's controller optimiser: beta_1 = 0 (no momentum) and
+#: epsilon = 1e-3 in TF1's "epsilon hat" placement, which Keras' Adam matches
+#: (ENAS_SPEC.md 6.5, 11).
+ADAM_BETA_1 = 0.0
+ADAM_BETA_2 = 0.999
+ADAM_EPSILON = 1e-3
+
+
+class Controller(Protocol):
+    """What the trainer needs from a controller (macro, micro or PTB).
+
+    `sample(rng, forced_arc=None)` returns float32 scalars `log_prob` (sum of
+    `log pi`), `entropy`, `skip_penalty` (0 if the controller has none),
+    `skip_rate` (0 likewise) and the int32 `arc` of shape `[arc_length]`.
+    `skip_weight` is the controller's default weight of its skip penalty (0 for
+    controllers without one).
+    """
+
+    trainable_variables: list
+    arc_length: int
+    skip_weight: float
+
+    def sample(self, rng: tf.random.Generator, forced_arc: tf.Tensor | None = None) -> dict[str, tf.Tensor]: ...
+
+
+class ControllerTrainer:
+    """Owns the controller's optimiser, baseline and RNG, and runs its updates.
+
+    Args:
+        controller: the controller to train (e.g. `MacroController`).
+        reward_fn: `arc -> float32 scalar`, the child's accuracy-like score of
+            an int32 arc tensor, traced into `train_step` (it may pull a batch
+            from a `tf.data` iterator). It gets no gradient.
+        learning_rate: Adam learning rate (`--controller_lr`, constant: the
+            original's decay every 10^6 steps never fires).
+        entropy_weight: weight of the sample-entropy bonus in the reward, or None.
+        bl_dec: baseline decay (`--controller_bl_dec`, 0.99).
+        skip_weight: weight of the skip penalty in the loss; None takes the
+            controller's `skip_weight`.
+        num_aggregate: samples averaged into one update
+            (`--controller_num_aggregate`).
+        seed: seed of the trainer's `tf.random.Generator`; None for a
+            non-deterministic one.
+        optimizer: replaces the default Adam (tests swap in SGD).
+
+    Raises:
+        FlagError: for a non-positive `num_aggregate` or a `bl_dec` outside [0, 1].
+    """
+
+    def __init__(
+        self,
+        controller: Controller,
+        reward_fn: Callable[[tf.Tensor], tf.Tensor],
+        learning_rate: float = 0.001,
+        entropy_weight: float | None = None,
+        bl_dec: float = 0.99,
+        skip_weight: float | None = None,
+        num_aggregate: int = 1,
+        seed: int | None = None,
+        optimizer: keras.optimizers.Optimizer | None = None,
+    ):
+        if not isinstance(num_aggregate, int) or num_aggregate < 1:
+            raise FlagError(
+                f"--controller_num_aggregate must be a positive integer. Received: {num_aggregate!r}"
+            )
+        if not 0.0 <= bl_dec <= 1.0:
+            raise FlagError(f"--controller_bl_dec must be in [0, 1]. Received: {bl_dec!r}")
+        self.controller = controller
+        self.reward_fn = reward_fn
+        self.entropy_weight = entropy_weight
+        self.bl_dec = float(bl_dec)
+        self.skip_weight = float(controller.skip_weight if skip_weight is None else skip_weight)
+        self.num_aggregate = num_aggregate
+        self.optimizer = optimizer or keras.optimizers.Adam(
+            learning_rate=learning_rate, beta_1=ADAM_BETA_1, beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON
+        )
+        self.baseline = tf.Variable(0.0, trainable=False, dtype=tf.float32, name="controller_baseline")
+        if seed is None:
+            self.rng = tf.random.Generator.from_non_deterministic_state()
+        else:
+            self.rng = tf.random.Generator.from_seed(seed)
+        # Slots must exist before the first traced call, or it traces twice (DESIGN.md).
+        self.optimizer.build(self.controller.trainable_variables)
+        self.train_step = tf.function(self._train_step)
+        self.sample_arc = tf.function(self._sample_arc)
+
+    def _sample_arc(self) -> dict[str, tf.Tensor]:
+        """One sample from the current policy, no training and no baseline move.
+
+        Used for the child's training steps, search-mode evaluation and the 10
+        architectures printed after each controller phase (spec 6.6).
+        """
+        return self.controller.sample(self.rng)
+
+    def _train_step(self) -> dict[str, tf.Tensor]:
+        """One controller update from `num_aggregate` fresh samples (spec 1.5, 6.5).
+
+        Per sample: sample under a tape; `R = reward_fn(arc) + entropy_weight *
+        entropy`; update the baseline and use the *updated* value (Q-13);
+        `loss = -log_prob * (R - b) + skip_weight * skip_penalty`; accumulate the
+        gradient. All samples see the same weights; the mean gradient is applied
+        once, so `optimizer.iterations` grows by one per call.
+
+        Returns:
+            float32 scalars `loss`, `reward`, `accuracy` (the raw `reward_fn`
+            value), `entropy`, `log_prob`, `skip_rate` (means over the samples),
+            `baseline` (after the last sample), `grad_norm` (global norm of the
+            applied mean gradient), and the last sampled `arc`.
+        """
+        variables = self.controller.trainable_variables
+        grad_sums = [tf.zeros(v.shape, dtype=v.dtype) for v in variables]
+        stats_names = ("loss", "reward", "accuracy", "entropy", "log_prob", "skip_rate")
+        stat_sums = tuple(tf.constant(0.0) for _ in stats_names)
+        last_arc = tf.zeros([self.controller.arc_length], dtype=tf.int32)
+
+        for _ in tf.range(self.num_aggregate):
+            with tf.GradientTape() as tape:
+                sample = self.controller.sample(self.rng)
+                accuracy = tf.stop_gradient(tf.cast(self.reward_fn(sample["arc"]), tf.float32))
+                reward = reinforce.reward_with_entropy(accuracy, sample["entropy"], self.entropy_weight)
+                baseline = reinforce.update_baseline(self.baseline, reward, self.bl_dec)
+                loss = reinforce.reinforce_loss(
+                    sample["log_prob"], reward, baseline, sample["skip_penalty"], self.skip_weight
+                )
+            grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            # The embedding lookups give IndexedSlices: densify to keep the loop variables' type fixed.
+            grad_sums = [acc + tf.convert_to_tensor(g) for acc, g in zip(grad_sums, grads)]
+            values = (loss, reward, accuracy, sample["entropy"], sample["log_prob"], sample["skip_rate"])
+            stat_sums = tuple(s + tf.cast(v, tf.float32) for s, v in zip(stat_sums, values))
+            last_arc = sample["arc"]
+
+        scale = 1.0 / self.num_aggregate
+        mean_grads = [g * scale for g in grad_sums]
+        self.optimizer.apply_gradients(zip(mean_grads, variables))
+        logs = {name: s * scale for name, s in zip(stats_names, stat_sums)}
+        logs["baseline"] = tf.identity(self.baseline)
+        logs["grad_norm"] = tf.linalg.global_norm(mean_grads)
+        logs["arc"] = last_arc
+        return logs
+
+    def checkpoint_items(self) -> dict[str, object]:
+        """The trackables to put in the caller's `tf.train.Checkpoint`.
+
+        The generator's state is included so a resumed search samples the same
+        architectures it would have without the interruption.
+        """
+        return {
+            "controller": self.controller,
+            "controller_optimizer": self.optimizer,
+            "baseline": self.baseline,
+            "controller_rng": self.rng,
+        }
