@@ -1,0 +1,121 @@
+"""The child network's compiled steps: train, evaluate, score one architecture.
+
+`ChildTrainer` owns what one child update needs (model, Nesterov SGD, L2) and
+compiles each step once. In search mode it is given `sample_arc`, a function
+that returns an int32 architecture tensor (the controller's sampler); it is
+called *inside* the compiled step, so every step and every evaluation batch
+uses a freshly sampled architecture (as the original, Q-11) that never leaves
+the device, and one trace serves every architecture. In final mode there is no
+architecture tensor.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+ArcSampler = Callable[[], tf.Tensor]
+
+
+def l2_penalty(variables: list[tf.Variable]) -> tf.Tensor:
+    """`sum_w sum(w^2)` over all given variables; no 1/2 factor (ENAS_SPEC.md 7.1)."""
+    return tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
+
+
+class ChildTrainer:
+    """Compiled train/eval steps of a CIFAR child network.
+
+    Loss = mean softmax CE + `l2_reg * sum(w^2)` over **all** trainable child
+    weights, so in search mode the unselected branches still decay (their CE
+    gradient is zero) and, with momentum, keep moving: as the original.
+    Gradients are not clipped unless `clip_gradients` (the original requested
+    per-tensor clipping but applied the unclipped gradient, Q-1); `|g|` is the
+    global norm of the unclipped gradient of the full loss.
+
+    Args:
+        model: a child `keras.Model` called as `model(images, arc=..., training=...)`.
+        optimizer: the child optimizer (Nesterov SGD with an LR schedule).
+        l2_reg: L2 coefficient.
+        sample_arc: search mode: returns a fresh int32 arc tensor; None in final mode.
+        grad_bound: per-tensor clip norm, used only with `clip_gradients`.
+        clip_gradients: really clip (off: the original's behaviour).
+        jit_compile: XLA-compile the steps.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        l2_reg: float,
+        sample_arc: ArcSampler | None = None,
+        grad_bound: float | None = None,
+        clip_gradients: bool = False,
+        jit_compile: bool = False,
+    ):
+        self.model = model
+        self.optimizer = optimizer
+        self.l2_reg = l2_reg
+        self.sample_arc = sample_arc
+        self.grad_bound = grad_bound
+        self.clip_gradients = clip_gradients
+        # Set when a step sees a non-finite loss; the loop checks it before saving.
+        self.nonfinite = tf.Variable(False, trainable=False, name="nonfinite_loss_seen")
+        if not model.built:
+            raise ValueError("ChildTrainer needs a built model: call model.build(input_shape) first.")
+        # Slots must exist before the first trace, or the step traces twice.
+        optimizer.build(model.trainable_variables)
+        self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
+        self.eval_step = tf.function(self._eval_step, jit_compile=jit_compile)
+        self.score_arc = tf.function(self._score_arc, jit_compile=jit_compile)
+
+    def _arc(self, arc: tf.Tensor | None) -> tf.Tensor | None:
+        if arc is None and self.sample_arc is not None:
+            return self.sample_arc()
+        return arc
+
+    def _train_step(self, iterator_or_batch, arc: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """One child update on the next training batch; returns logging scalars."""
+        images, labels = _next_batch(iterator_or_batch)
+        arc = self._arc(arc)
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = self.model(images, arc=arc, training=True)
+            cross_entropy = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            )
+            loss = cross_entropy + self.l2_reg * l2_penalty(variables)
+        grads = tape.gradient(loss, variables)
+        grad_norm = tf.linalg.global_norm(grads)
+        if self.clip_gradients:
+            grads = [tf.clip_by_norm(g, self.grad_bound) for g in grads]
+        learning_rate = self.optimizer.learning_rate
+        self.optimizer.apply_gradients(zip(grads, variables))
+        self.nonfinite.assign(tf.logical_or(self.nonfinite, tf.logical_not(tf.math.is_finite(loss))))
+        accuracy = _accuracy(logits, labels)
+        logs = dict(loss=cross_entropy, lr=learning_rate, grad_norm=grad_norm, accuracy=accuracy)
+        if arc is not None:
+            logs["arc"] = arc
+        return logs
+
+    def _eval_step(self, images: tf.Tensor, labels: tf.Tensor, arc: tf.Tensor | None = None) -> tf.Tensor:
+        """Number of correct predictions on one batch, inference mode (fresh arc in search)."""
+        logits = self.model(images, arc=self._arc(arc), training=False)
+        return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.int32))
+
+    def _score_arc(self, images: tf.Tensor, labels: tf.Tensor, arc: tf.Tensor) -> tf.Tensor:
+        """Accuracy of a given architecture on one batch, inference mode (the reward)."""
+        logits = self.model(images, arc=arc, training=False)
+        return _accuracy(logits, labels)
+
+
+def _next_batch(iterator_or_batch):
+    if isinstance(iterator_or_batch, (tuple, list)):
+        return iterator_or_batch
+    return next(iterator_or_batch)
+
+
+def _accuracy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(labels, tf.int32))
+    return tf.reduce_mean(tf.cast(correct, tf.float32))

@@ -1,0 +1,71 @@
+"""Checkpointing and resuming of everything a run needs to continue exactly.
+
+One `tf.train.Checkpoint` holds the child, the controller, both optimizers, the
+baseline, the epoch/step counters and the `tf.random.Generator` states, under a
+`tf.train.CheckpointManager` in `<output_dir>/checkpoints`. The manager writes a
+checkpoint's files first and only then updates its index file, so a process
+killed mid-save leaves the previous checkpoint as the latest valid one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import tensorflow as tf
+from absl import logging
+
+from enas_tf2.errors import FlagError
+
+CHECKPOINT_SUBDIR = "checkpoints"
+
+
+def prepare_output_dir(output_dir: str, reset: bool) -> None:
+    """Creates `output_dir`; with `reset`, deletes it first (the original's `--reset_output_dir`).
+
+    Raises:
+        FlagError: if `output_dir` is empty or is an existing file.
+    """
+    if not output_dir:
+        raise FlagError("--output_dir is required: give a folder for checkpoints, logs and TensorBoard events.")
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise FlagError(f"--output_dir={output_dir} exists and is not a folder; give a folder path.")
+    if reset and os.path.isdir(output_dir):
+        logging.info("Deleting %s (--reset_output_dir)", output_dir)
+        shutil.rmtree(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+
+
+class RunState:
+    """Counters and checkpoint of one run (search or final).
+
+    Args:
+        output_dir: the run's folder; checkpoints go to `output_dir/checkpoints`.
+        max_to_keep: newest checkpoints kept (the original kept 2 for CIFAR).
+        **trackables: everything else to save (models, optimizers, variables,
+            generators), by name.
+    """
+
+    def __init__(self, output_dir: str, max_to_keep: int = 2, **trackables: Any):
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(epoch=self.epoch, global_step=self.global_step, **trackables)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(output_dir, CHECKPOINT_SUBDIR), max_to_keep=max_to_keep
+        )
+
+    def restore_latest(self) -> bool:
+        """Restores the newest checkpoint if there is one; returns whether it did."""
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return False
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        logging.info("Resumed from %s at epoch %d, step %d", latest, int(self.epoch), int(self.global_step))
+        return True
+
+    def save(self) -> str:
+        """Writes a checkpoint numbered by the global step."""
+        path = self.manager.save(checkpoint_number=int(self.global_step))
+        logging.info("Saved checkpoint %s", path)
+        return path
