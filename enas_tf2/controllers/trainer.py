@@ -67,6 +67,8 @@ class ControllerTrainer:
         seed: seed of the trainer's `tf.random.Generator`; None for a
             non-deterministic one.
         optimizer: replaces the default Adam (tests swap in SGD).
+        l2_reg: `--controller_l2_reg`: adds `l2_reg * sum(w^2)` over the
+            controller's weights to each sample's loss (0 in every script).
 
     Raises:
         FlagError: for a non-positive `num_aggregate` or a `bl_dec` outside [0, 1].
@@ -83,6 +85,7 @@ class ControllerTrainer:
         num_aggregate: int = 1,
         seed: int | None = None,
         optimizer: keras.optimizers.Optimizer | None = None,
+        l2_reg: float = 0.0,
     ):
         if not isinstance(num_aggregate, int) or num_aggregate < 1:
             raise FlagError(
@@ -96,6 +99,7 @@ class ControllerTrainer:
         self.bl_dec = float(bl_dec)
         self.skip_weight = float(controller.skip_weight if skip_weight is None else skip_weight)
         self.num_aggregate = num_aggregate
+        self.l2_reg = float(l2_reg)
         self.optimizer = optimizer or keras.optimizers.Adam(
             learning_rate=learning_rate, beta_1=ADAM_BETA_1, beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON
         )
@@ -108,6 +112,10 @@ class ControllerTrainer:
         self.optimizer.build(self.controller.trainable_variables)
         self.train_step = tf.function(self._train_step)
         self.sample_arc = tf.function(self._sample_arc)
+
+    def sample_arc_tensor(self) -> tf.Tensor:
+        """A fresh int32 arc, for tracing into another compiled step (the child's)."""
+        return self.controller.sample(self.rng)["arc"]
 
     def _sample_arc(self) -> dict[str, tf.Tensor]:
         """One sample from the current policy, no training and no baseline move.
@@ -147,6 +155,8 @@ class ControllerTrainer:
                 loss = reinforce.reinforce_loss(
                     sample["log_prob"], reward, baseline, sample["skip_penalty"], self.skip_weight
                 )
+                if self.l2_reg:
+                    loss += self.l2_reg * tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
             grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             # The embedding lookups give IndexedSlices: densify to keep the loop variables' type fixed.
             grad_sums = [acc + tf.convert_to_tensor(g) for acc, g in zip(grad_sums, grads)]

@@ -104,6 +104,14 @@ class ChildTrainer:
         logits = self.model(images, arc=self._arc(arc), training=False)
         return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.int32))
 
+    def score_next(self, iterator, arc: tf.Tensor) -> tf.Tensor:
+        """The reward of `arc`: its accuracy on the iterator's next batch.
+
+        Plain Python, meant to be traced into the controller's update step.
+        """
+        images, labels = next(iterator)
+        return self._score_arc(images, labels, arc)
+
     def _score_arc(self, images: tf.Tensor, labels: tf.Tensor, arc: tf.Tensor) -> tf.Tensor:
         """Accuracy of a given architecture on one batch, inference mode (the reward)."""
         logits = self.model(images, arc=arc, training=False)

@@ -1,0 +1,313 @@
+"""CIFAR-10 search and final training: `python -m enas_tf2.cifar10_main --search_for=macro ...`.
+
+Flags keep the original `src/cifar10/main.py` names and defaults (see
+`enas_tf2/flags.py`); the `scripts/cifar10_*.sh` scripts pass the original
+values. Without `--child_fixed_arc` this runs a search (controller + supernet);
+with it, it trains that architecture from scratch (final mode).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+
+from enas_tf2 import arch
+from enas_tf2.controllers.macro import MacroController
+from enas_tf2.controllers.trainer import ControllerTrainer
+from enas_tf2.data import cifar10
+from enas_tf2.errors import EnasError, FlagError
+from enas_tf2.flags import CIFAR10_INERT_FLAGS, define_cifar10_flags
+from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet
+from enas_tf2.train.child import ChildTrainer
+from enas_tf2.train.loop import EpochLoop, LoopConfig
+from enas_tf2.train.monitor import Monitor
+from enas_tf2.train.schedules import CosineRestartsPerEpoch, StaircaseDecayPerEpoch
+from enas_tf2.train.search import Search, SearchConfig
+from enas_tf2.train.state import RunState, prepare_output_dir
+
+FLAGS = flags.FLAGS
+#: Child momentum, hard-wired in the original main (ENAS_SPEC.md 1.3).
+CHILD_MOMENTUM = 0.9
+#: Controller LSTM size for CIFAR, hard-wired in the original main.
+CONTROLLER_LSTM_SIZE = 64
+#: Validation images held out of the 50,000 in search runs (spec 9.1).
+NUM_VALID_IMAGES = 5000
+MACRO_SEARCH_FOR = ("macro", "branch", "connection")
+
+
+@dataclasses.dataclass(frozen=True)
+class MacroChildConfig:
+    """The child network's shape, from flags."""
+
+    num_layers: int
+    out_filters: int
+    num_branches: int
+    keep_prob: float
+    fixed_arc: arch.MacroArc | None
+    compat_branch_bug: bool
+
+
+def _flag_is_default(name: str) -> bool:
+    flag = FLAGS[name]
+    return flag.value == flag.default
+
+
+def validate_flags() -> None:
+    """Rejects contradictory or unsupported flag combinations with a clear message."""
+    search_for = FLAGS.search_for
+    if search_for is None:
+        raise FlagError("--search_for is required: 'macro' (also 'branch'), 'connection', or 'micro'.")
+    if search_for == "micro":
+        raise FlagError("--search_for=micro: the micro (cell) space is not implemented yet (issue #3); use macro.")
+    if search_for not in MACRO_SEARCH_FOR:
+        raise FlagError(f"--search_for={search_for!r} is unknown; expected one of macro, branch, connection, micro.")
+    if FLAGS.child_fixed_arc is not None and FLAGS.controller_training:
+        raise FlagError(
+            "--child_fixed_arc trains one architecture, but --controller_training is on (the default). "
+            "Add --nocontroller_training for a final run, or drop --child_fixed_arc to search."
+        )
+    if FLAGS.child_fixed_arc is None and not FLAGS.controller_training and not FLAGS.summary_only:
+        raise FlagError("Nothing to train: give --child_fixed_arc for a final run, or --controller_training to search.")
+    if FLAGS.child_num_branches not in arch.MACRO_NUM_BRANCHES:
+        raise FlagError(f"--child_num_branches={FLAGS.child_num_branches}: the macro space has 4, 5 or 6 ops.")
+    if not FLAGS.controller_search_whole_channels:
+        raise FlagError(
+            "--nocontroller_search_whole_channels (per-branch channel slices, ENAS_SPEC.md 2.1.2) is not supported; "
+            "every original script uses --controller_search_whole_channels."
+        )
+    if FLAGS.child_lr_cosine:
+        missing = [n for n in ("child_lr_max", "child_lr_min", "child_lr_T_0", "child_lr_T_mul") if FLAGS[n].value is None]
+        if missing:
+            raise FlagError("--child_lr_cosine needs " + ", ".join(f"--{n}" for n in missing) + ".")
+    for name in ("batch_size", "num_epochs", "child_num_layers", "child_out_filters", "log_every", "eval_every_epochs"):
+        if FLAGS[name].value <= 0:
+            raise FlagError(f"--{name} must be positive. Received: {FLAGS[name].value}")
+    if (FLAGS.child_out_filters * FLAGS.child_out_filters_scale) % 2:
+        raise FlagError("--child_out_filters (times --child_out_filters_scale) must be even: "
+                        "factorized reductions split the channels in two halves.")
+    if not 0.0 < FLAGS.child_keep_prob <= 1.0:
+        raise FlagError(f"--child_keep_prob must be in (0, 1]. Received: {FLAGS.child_keep_prob}")
+
+
+def warn_about_inert_flags() -> None:
+    for name in CIFAR10_INERT_FLAGS:
+        if not _flag_is_default(name):
+            logging.warning("--%s=%s has no effect (as in the original).", name, FLAGS[name].value)
+    if FLAGS.child_use_aux_heads:
+        logging.warning("--child_use_aux_heads has no effect on the macro child (as in the original, Q-5).")
+    if not _flag_is_default("child_drop_path_keep_prob"):
+        logging.warning("--child_drop_path_keep_prob has no effect on the macro child (as in the original, Q-5).")
+    if not _flag_is_default("controller_op_tanh_reduce"):
+        logging.warning("--controller_op_tanh_reduce has no effect on the macro controller (as in the original, Q-6).")
+
+
+def macro_child_config() -> MacroChildConfig:
+    fixed_arc = None
+    if FLAGS.child_fixed_arc is not None:
+        fixed_arc = arch.MacroArc.parse(
+            FLAGS.child_fixed_arc, num_layers=FLAGS.child_num_layers, num_branches=6
+        )
+    return MacroChildConfig(
+        num_layers=FLAGS.child_num_layers,
+        out_filters=FLAGS.child_out_filters * FLAGS.child_out_filters_scale,
+        num_branches=FLAGS.child_num_branches,
+        keep_prob=FLAGS.child_keep_prob,
+        fixed_arc=fixed_arc,
+        compat_branch_bug=FLAGS.compat_macro_branch_bug,
+    )
+
+
+def build_child(config: MacroChildConfig) -> keras.Model:
+    if config.fixed_arc is not None:
+        model = MacroNetwork(config.fixed_arc, config.out_filters, keep_prob=config.keep_prob, name="child")
+    else:
+        model = MacroSupernet(
+            config.num_layers,
+            config.out_filters,
+            num_branches=config.num_branches,
+            keep_prob=config.keep_prob,
+            compat_branch_bug=config.compat_branch_bug,
+            name="child",
+        )
+    model.build((None,) + cifar10.IMAGE_SHAPE)
+    return model
+
+
+def build_controller() -> MacroController:
+    controller = MacroController(
+        num_layers=FLAGS.child_num_layers,
+        num_branches=FLAGS.child_num_branches,
+        lstm_size=CONTROLLER_LSTM_SIZE,
+        tanh_constant=FLAGS.controller_tanh_constant,
+        temperature=FLAGS.controller_temperature,
+        skip_target=FLAGS.controller_skip_target,
+        skip_weight=FLAGS.controller_skip_weight,
+        search_for=FLAGS.search_for,
+        name="controller",
+    )
+    return controller
+
+
+def child_learning_rate(num_train_batches: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    if FLAGS.child_lr_cosine:
+        return CosineRestartsPerEpoch(
+            FLAGS.child_lr_max, FLAGS.child_lr_min, FLAGS.child_lr_T_0, FLAGS.child_lr_T_mul, num_train_batches
+        )
+    return StaircaseDecayPerEpoch(FLAGS.child_lr, FLAGS.child_lr_dec_rate, FLAGS.child_lr_dec_every, num_train_batches)
+
+
+def count_params(variables) -> int:
+    return int(sum(np.prod(v.shape) for v in variables))
+
+
+def summary_only() -> None:
+    """Builds the model(s) for the flags, prints summaries and parameter counts."""
+    child = build_child(macro_child_config())
+    child.summary(expand_nested=False)
+    lines = [f"trainable_params={count_params(child.trainable_variables)}"]
+    if FLAGS.child_fixed_arc is None:
+        controller = build_controller()
+        controller.summary()
+        lines.insert(0, f"controller_trainable_params={count_params(controller.trainable_variables)}")
+    print("\n".join(lines))
+
+
+def final_command(arc_string: str) -> str:
+    """The command that trains a derived architecture from scratch (macro final script)."""
+    args = [
+        "scripts/cifar10_macro_final.sh",
+        f"--data_path={FLAGS.data_path}" if FLAGS.data_path else None,
+        f"--data_source={FLAGS.data_source}" if FLAGS.data_source != "pickle" else None,
+        f"--output_dir={os.path.join(FLAGS.output_dir, 'final')}",
+        f"--child_num_layers={FLAGS.child_num_layers}",
+        f"--child_fixed_arc={arc_string}",
+    ]
+    return " ".join(shlex.quote(a) for a in args if a)
+
+
+def log_flags() -> None:
+    names = sorted(
+        flag.name for module in ("enas_tf2.flags",) for flag in FLAGS.get_flags_for_module(module)
+    )
+    logging.info("Flags:\n%s", "\n".join(f"  {name}={FLAGS[name].value}" for name in names))
+
+
+def run() -> None:
+    search = FLAGS.child_fixed_arc is None
+    child_config = macro_child_config()
+    prepare_output_dir(FLAGS.output_dir, FLAGS.reset_output_dir)
+    monitor = Monitor(FLAGS.output_dir)
+    try:
+        log_flags()
+        if FLAGS.seed is not None:
+            keras.utils.set_random_seed(FLAGS.seed)
+        data = cifar10.load_cifar10(FLAGS.data_source, FLAGS.data_path, search=search, num_valid=NUM_VALID_IMAGES)
+        logging.info("Data: %d train, %d valid, %d test; mean=%s std=%s (x255)", data.num_train, data.num_valid,
+                     data.num_test, np.round(data.mean * 255, 3), np.round(data.std * 255, 3))
+        num_train_batches = cifar10.num_train_batches(data.num_train, FLAGS.batch_size)
+        train_dataset = cifar10.make_train_dataset(
+            data, FLAGS.batch_size, cutout_size=FLAGS.child_cutout_size, seed=FLAGS.seed
+        )
+        eval_datasets = {"test": cifar10.make_eval_dataset(data.test_images, data.test_labels, data)}
+        child = build_child(child_config)
+        logging.info("Child: %s, %d trainable parameters", type(child).__name__, count_params(child.trainable_variables))
+        optimizer = keras.optimizers.SGD(
+            learning_rate=child_learning_rate(num_train_batches), momentum=CHILD_MOMENTUM, nesterov=True
+        )
+        trackables = dict(child=child, child_optimizer=optimizer)
+        controller_trainer = None
+        if search:
+            eval_datasets = {
+                "valid": cifar10.make_eval_dataset(data.valid_images, data.valid_labels, data),
+                **eval_datasets,
+            }
+            reward_iterator = iter(cifar10.make_reward_dataset(data, FLAGS.batch_size, seed=FLAGS.seed))
+            controller = build_controller()
+            logging.info("Controller: %d trainable parameters", count_params(controller.trainable_variables))
+            controller_trainer = ControllerTrainer(
+                controller,
+                # Traced on the first controller update, after child_trainer exists.
+                reward_fn=lambda arc: child_trainer.score_next(reward_iterator, arc),
+                learning_rate=FLAGS.controller_lr,
+                entropy_weight=FLAGS.controller_entropy_weight,
+                bl_dec=FLAGS.controller_bl_dec,
+                num_aggregate=FLAGS.controller_num_aggregate,
+                l2_reg=FLAGS.controller_l2_reg,
+                seed=FLAGS.seed,
+            )
+            trackables.update(controller_trainer.checkpoint_items())
+        child_trainer = ChildTrainer(
+            child,
+            optimizer,
+            FLAGS.child_l2_reg,
+            sample_arc=None if controller_trainer is None else controller_trainer.sample_arc_tensor,
+            grad_bound=FLAGS.child_grad_bound,
+            clip_gradients=FLAGS.child_clip_gradients,
+            jit_compile=FLAGS.jit_compile,
+        )
+        state = RunState(FLAGS.output_dir, **trackables)
+        state.restore_latest()
+        loop = EpochLoop(
+            LoopConfig(
+                num_epochs=FLAGS.num_epochs,
+                num_train_batches=num_train_batches,
+                batch_size=FLAGS.batch_size,
+                log_every=FLAGS.log_every,
+                eval_every_epochs=FLAGS.eval_every_epochs,
+            ),
+            child_trainer,
+            state,
+            monitor,
+            iter(train_dataset),
+            eval_datasets,
+        )
+        if not search:
+            results = loop.run()
+            logging.info("Final run done: %s", results)
+            return
+        search_run = Search(
+            SearchConfig(
+                controller_train_every=FLAGS.controller_train_every,
+                controller_train_steps=FLAGS.controller_train_steps,
+                log_every=FLAGS.log_every,
+                derive_samples=FLAGS.derive_samples,
+                final_command=final_command,
+            ),
+            loop,
+            controller_trainer,
+            child_trainer,
+            reward_batches=reward_iterator,
+            derive_batch=next(iter(eval_datasets["valid"].unbatch().batch(FLAGS.batch_size).take(1))),
+            describe_arc=lambda a: arch.MacroArc.from_flat(a).describe(),
+            arc_to_string=lambda a: str(arch.MacroArc.from_flat(a)),
+            monitor=monitor,
+        )
+        search_run.run()
+    finally:
+        monitor.close()
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise FlagError(f"Unexpected positional arguments: {argv[1:]}. Every setting is a --flag.")
+    try:
+        validate_flags()
+        warn_about_inert_flags()
+        if FLAGS.summary_only:
+            summary_only()
+            return
+        run()
+    except EnasError as error:
+        logging.error("%s: %s", type(error).__name__, error)
+        raise SystemExit(f"error: {error}") from None
+
+
+if __name__ == "__main__":
+    define_cifar10_flags()
+    app.run(main)
