@@ -36,8 +36,6 @@ FLAGS = flags.FLAGS
 CHILD_MOMENTUM = 0.9
 #: Controller LSTM size for CIFAR, hard-wired in the original main.
 CONTROLLER_LSTM_SIZE = 64
-#: Validation images held out of the 50,000 in search runs (spec 9.1).
-NUM_VALID_IMAGES = 5000
 MACRO_SEARCH_FOR = ("macro", "branch", "connection")
 
 
@@ -207,7 +205,7 @@ def run() -> None:
         log_flags()
         if FLAGS.seed is not None:
             keras.utils.set_random_seed(FLAGS.seed)
-        data = cifar10.load_cifar10(FLAGS.data_source, FLAGS.data_path, search=search, num_valid=NUM_VALID_IMAGES)
+        data = cifar10.load_cifar10(FLAGS.data_source, FLAGS.data_path, search=search, num_valid=FLAGS.num_valid_images)
         logging.info("Data: %d train, %d valid, %d test; mean=%s std=%s (x255)", data.num_train, data.num_valid,
                      data.num_test, np.round(data.mean * 255, 3), np.round(data.std * 255, 3))
         num_train_batches = cifar10.num_train_batches(data.num_train, FLAGS.batch_size)

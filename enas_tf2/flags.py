@@ -51,6 +51,8 @@ def define_cifar10_flags() -> None:
     flags.DEFINE_string("search_for", None, "'macro' (also 'branch'), 'connection' (ops fixed to 0) or 'micro'.")
     flags.DEFINE_integer("batch_size", 32, "Child training batch size; also the controller's reward minibatch size.")
     flags.DEFINE_integer("num_epochs", 300, "Number of child epochs.")
+    flags.DEFINE_integer("num_valid_images", 5000,
+                         "Search runs hold out the last this-many training images for validation (the original: 5000).")
     flags.DEFINE_integer("seed", None, "Random seed for weights, data order and the controller (None: random).")
 
     # Child.

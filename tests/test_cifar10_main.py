@@ -1,0 +1,173 @@
+"""End-to-end runs of `python -m enas_tf2.cifar10_main` on tiny generated data.
+
+Each run is a subprocess (fresh absl flags, as a user runs it): a tiny macro
+search that must leave TensorBoard events, a checkpoint and final_arc.txt; a
+final run of the derived architecture; a search killed with SIGKILL mid-run and
+resumed by rerunning the same command; and the errors users meet.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+from enas_tf2 import arch
+from fake_cifar import write_fake_cifar
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY_SEARCH = [
+    "--search_for=macro",
+    "--child_num_layers=3",
+    "--child_out_filters=4",
+    "--child_num_branches=6",
+    "--batch_size=16",
+    "--num_valid_images=40",
+    "--child_lr_cosine",
+    "--child_lr_max=0.05",
+    "--child_lr_min=0.0005",
+    "--child_lr_T_0=1",
+    "--child_lr_T_mul=2",
+    "--child_keep_prob=0.9",
+    "--child_l2_reg=0.00025",
+    "--controller_search_whole_channels",
+    "--controller_train_every=1",
+    "--controller_train_steps=2",
+    "--controller_num_aggregate=2",
+    "--controller_tanh_constant=1.5",
+    "--controller_entropy_weight=0.0001",
+    "--controller_skip_target=0.4",
+    "--controller_skip_weight=0.8",
+    "--log_every=2",
+    "--derive_samples=4",
+    "--seed=3",
+]
+
+
+def run_main(args: list[str], timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, "-m", "enas_tf2.cifar10_main", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\nSTDOUT:\n{result.stdout}\nSTDERR:\n{result.stderr[-6000:]}")
+    return result
+
+
+def event_tags(output_dir: pathlib.Path) -> set[str]:
+    tags = set()
+    for path in output_dir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py"
+    write_fake_cifar(folder, images_per_file=24)  # 120 train (80 + 40 valid), 24 test
+    return folder.parent
+
+
+@pytest.mark.slow
+def test_tiny_search_writes_events_checkpoint_and_final_arc_then_final_trains_it(data_dir, tmp_path):
+    output_dir = tmp_path / "search"
+    run_main(TINY_SEARCH + [f"--data_path={data_dir}", f"--output_dir={output_dir}", "--num_epochs=2"])
+
+    tags = event_tags(output_dir)
+    for tag in ("child/loss", "child/accuracy", "child/lr", "child/grad_norm", "controller/reward",
+                "controller/baseline", "controller/entropy", "controller/log_prob", "controller/skip_rate",
+                "eval/valid_accuracy", "eval/test_accuracy", "arc/sampled", "arc/derived"):
+        assert tag in tags, f"{tag} missing from the TensorBoard events; found {sorted(tags)}"
+    assert tf.train.latest_checkpoint(str(output_dir / "checkpoints")) is not None
+    log = (output_dir / "stdout").read_text()
+    assert "Epoch 2: Training controller" in log and "valid_accuracy" in log and "test_accuracy" in log
+
+    final_arc_lines = (output_dir / "final_arc.txt").read_text().splitlines()
+    derived = arch.MacroArc.parse(final_arc_lines[0], num_layers=3)
+    assert "scripts/cifar10_macro_final.sh" in final_arc_lines[-1]
+
+    final_dir = tmp_path / "final"
+    run_main([
+        "--search_for=macro", f"--data_path={data_dir}", f"--output_dir={final_dir}", "--child_num_layers=3",
+        "--child_out_filters=4", "--batch_size=16", "--num_epochs=1", "--nocontroller_training",
+        "--controller_search_whole_channels",
+        f"--child_fixed_arc={derived}", "--log_every=2",
+    ])
+    final_log = (final_dir / "stdout").read_text()
+    assert "test_accuracy" in final_log and "valid_accuracy" not in final_log
+    assert "eval/test_accuracy" in event_tags(final_dir)
+
+
+@pytest.mark.slow
+def test_killed_search_resumes_from_its_checkpoint(data_dir, tmp_path):
+    output_dir = tmp_path / "run"
+    args = TINY_SEARCH + [f"--data_path={data_dir}", f"--output_dir={output_dir}", "--num_epochs=40", "--derive_samples=0"]
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen([sys.executable, "-m", "enas_tf2.cifar10_main", *args], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint_dir = output_dir / "checkpoints"
+    deadline = time.time() + 180
+    while tf.train.latest_checkpoint(str(checkpoint_dir)) is None:
+        assert process.poll() is None, "the search ended before writing a checkpoint"
+        assert time.time() < deadline, "no checkpoint after 180 s"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = tf.train.latest_checkpoint(str(checkpoint_dir))
+    saved_step = int(saved.rsplit("-", 1)[1])
+    reader = tf.train.load_checkpoint(saved)
+    saved_epoch = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert saved_epoch >= 1
+
+    # Rerunning the same command (with fewer epochs so it ends soon) continues from it.
+    resume_epochs = saved_epoch + 1
+    args[args.index("--num_epochs=40")] = f"--num_epochs={resume_epochs}"
+    run_main(args)
+    log = (output_dir / "stdout").read_text()
+    assert f"Resumed from {saved} at epoch {saved_epoch}, step {saved_step}" in log
+    latest = tf.train.latest_checkpoint(str(checkpoint_dir))
+    steps_per_epoch = saved_step // saved_epoch
+    assert int(latest.rsplit("-", 1)[1]) == saved_step + steps_per_epoch
+
+
+def test_missing_data_path_fails_fast_with_the_expected_files(tmp_path):
+    start = time.time()
+    result = run_main(TINY_SEARCH + [f"--data_path={tmp_path / 'nowhere'}", f"--output_dir={tmp_path / 'out'}",
+                                     "--num_epochs=1"], check=False)
+    assert result.returncode != 0
+    assert "nowhere" in result.stderr and "data_batch_1" in result.stderr
+    assert time.time() - start < 60  # mostly the TensorFlow import
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--child_fixed_arc=0 1 0 0 1 1"], "--nocontroller_training"),
+        (["--nocontroller_training", "--child_fixed_arc=0 1 0 7 1 1"], "token 3"),
+        (["--nocontroller_training", "--child_fixed_arc=0 1 0"], "expected 6"),
+        (["--search_for=bogus"], "--search_for='bogus'"),
+        (["--child_num_branches=3"], "--child_num_branches=3"),
+        (["--child_out_filters=5"], "even"),
+        (["--nocontroller_search_whole_channels"], "whole_channels"),
+    ],
+)
+def test_bad_flags_give_a_clear_error(tmp_path, extra, message):
+    args = [a for a in TINY_SEARCH if not any(a.startswith(e.split("=")[0] + "=") for e in extra)]
+    result = run_main(args + extra + [f"--output_dir={tmp_path}", "--data_path=unused"], check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-3000:]
+
+
+def test_summary_only_prints_parameter_counts_without_data():
+    result = run_main(["--search_for=macro", "--summary_only", "--child_num_layers=24", "--child_out_filters=96",
+                       "--nocontroller_training", "--controller_search_whole_channels",
+                       f"--child_fixed_arc={arch.MACRO_FINAL_ARC}"], timeout=300)
+    assert result.stdout.strip().splitlines()[-1] == "trainable_params=42559392"
