@@ -1,0 +1,541 @@
+"""Step-time benchmark of the search and final networks, in machine-independent units.
+
+    python -m enas_tf2.bench --space=macro --preset=small|search|final
+
+Every step time is also given in *units*: the step's seconds divided by the
+median seconds of a 2048x2048 float32 NumPy matmul measured in the same process
+(`reference_seconds`), so that runs on different machines compare. The
+reference is measured at the start and at the end of the run; both are
+reported (their ratio shows how much the machine's load changed) and units use
+their mean.
+
+For the macro space the search presets measure:
+
+* the supernet's training step with an architecture sampled by the controller
+  *inside* the compiled step, over at least `--num_arcs` different
+  architectures, with the number of traces (target: exactly one);
+* the supernet against the same architectures built statically (only the
+  chosen ops, no `switch_case`), steps interleaved pair by pair so that load
+  from other processes hits both alike (target at search size: ratio <= 1.10);
+* the controller phase per sample: one controller update is `num_aggregate`
+  samples, each scored by the supernet's inference on one minibatch;
+* peak resident memory.
+
+The `final` preset times the training step of the 24-layer final network
+(target: <= 130 units; the original TF1 code took about 162 on the 2-core
+machine where the targets were set).
+
+Spaces are a registry (`BENCHES`, `PRESETS`, `TABLE_ROWS`): a new space adds
+its bench function, its presets and the rows of its table. The results are
+printed to stdout as an aligned table, then as one line `BENCH_JSON {...}`
+for scripts (`--json_out` also writes that JSON to a file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+
+from enas_tf2 import arch
+from enas_tf2.controllers.macro import MacroController
+from enas_tf2.controllers.trainer import ControllerTrainer
+from enas_tf2.errors import FlagError
+from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet
+from enas_tf2.train.child import ChildTrainer
+
+#: Side of the square float32 matmul that defines one unit.
+REF_MATMUL_SIZE = 2048
+#: Timed repeats of the reference matmul (after one warm-up); the median is used.
+REF_MATMUL_REPEATS = 10
+#: Untimed steps before timing a step function: the first one traces.
+WARMUP_STEPS = 2
+#: Prefix of the machine-readable result line.
+JSON_PREFIX = "BENCH_JSON "
+#: Child learning rate (`--child_lr_max` of the scripts; the value does not change the timing).
+CHILD_LR = 0.05
+#: Issue targets: supernet / static step-time ratio at search size.
+RATIO_TARGET = 1.10
+#: Issue targets: units per training step of the macro final network (the TF1 original: about 162).
+FINAL_UNITS_TARGET = 130.0
+#: Issue targets: traces of the sampled child step, whatever the number of architectures.
+TRACE_TARGET = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """What to measure; presets fill it, flags override single fields.
+
+    Attributes:
+        mode: "search" (supernet, static comparison, controller phase) or
+            "final" (the final network's training step only).
+        num_layers: `--child_num_layers`, L.
+        out_filters: `--child_out_filters`, F.
+        batch_size: child batch size, also the controller's reward minibatch.
+        steps: timed steps of each measured step function (search: at least
+            `num_arcs` sampled steps, and this many supernet/static pairs).
+        num_arcs: sampled steps must cover at least this many architectures.
+        keep_prob: `--child_keep_prob`.
+        l2_reg: `--child_l2_reg`.
+        num_branches: `--child_num_branches`.
+        num_static_arcs: sampled architectures built statically for the ratio.
+        controller_steps: timed controller updates.
+        num_aggregate: `--controller_num_aggregate`, samples per controller update.
+        seed: seed of weights, data and the controller's sampler.
+    """
+
+    mode: str
+    num_layers: int
+    out_filters: int
+    batch_size: int
+    steps: int
+    num_arcs: int = 20
+    keep_prob: float = 0.9
+    l2_reg: float = 2.5e-4
+    num_branches: int = 6
+    num_static_arcs: int = 3
+    controller_steps: int = 2
+    num_aggregate: int = 20
+    seed: int = 0
+
+
+#: Macro presets: `search` is `cifar10_macro_search.sh`'s child and controller, `final`
+#: its final network (ENAS_SPEC.md 1.1); `small` is a quick smoke run (under 2 minutes).
+MACRO_PRESETS: dict[str, BenchConfig] = {
+    "small": BenchConfig(mode="search", num_layers=6, out_filters=16, batch_size=32, steps=20, controller_steps=1),
+    "search": BenchConfig(mode="search", num_layers=12, out_filters=36, batch_size=128, steps=30, controller_steps=3),
+    "final": BenchConfig(mode="final", num_layers=24, out_filters=96, batch_size=100, steps=3, keep_prob=0.5, l2_reg=2e-4),
+}
+
+
+def reference_seconds(size: int = REF_MATMUL_SIZE, repeats: int = REF_MATMUL_REPEATS) -> float:
+    """Median seconds of a `size x size` float32 NumPy matmul: one unit.
+
+    Args:
+        size: side of the square matrices.
+        repeats: timed repeats after one untimed warm-up.
+
+    Returns:
+        The median wall time in seconds.
+    """
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process in MiB (`ru_maxrss` is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def _timed_step(step: Callable[..., dict[str, tf.Tensor]], *args) -> tuple[float, dict[str, tf.Tensor]]:
+    """Runs one step and waits for it (`.numpy()` on the loss); returns (seconds, logs)."""
+    start = time.perf_counter()
+    logs = step(*args)
+    logs["loss"].numpy()
+    return time.perf_counter() - start, logs
+
+
+def _warm_up(step: Callable[..., dict[str, tf.Tensor]], *args) -> float:
+    """Runs `WARMUP_STEPS` untimed steps; returns the seconds of the first (the trace)."""
+    trace_seconds, _ = _timed_step(step, *args)
+    for _ in range(WARMUP_STEPS - 1):
+        _timed_step(step, *args)
+    return trace_seconds
+
+
+def _synthetic_batch(batch_size: int, seed: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Normalised-looking images `[batch, 32, 32, 3]` float32 and int32 labels in 0..9."""
+    images = tf.random.stateless_normal([batch_size, 32, 32, 3], seed=[seed, 1])
+    labels = tf.random.stateless_uniform([batch_size], seed=[seed, 2], minval=0, maxval=10, dtype=tf.int32)
+    return images, labels
+
+
+def _child_trainer(model: keras.Model, config: BenchConfig, sample_arc=None) -> ChildTrainer:
+    """Builds `model` and its Nesterov-SGD trainer as the search and final loops do."""
+    model.build((None, 32, 32, 3))
+    optimizer = keras.optimizers.SGD(CHILD_LR, momentum=0.9, nesterov=True)
+    return ChildTrainer(model, optimizer, config.l2_reg, sample_arc=sample_arc)
+
+
+def _median(times: list[float]) -> float:
+    return float(statistics.median(times))
+
+
+def _macro_controller_trainer(config: BenchConfig, reward_fn: Callable[[tf.Tensor], tf.Tensor]) -> ControllerTrainer:
+    """The controller and its trainer with `cifar10_macro_search.sh`'s settings (ENAS_SPEC.md 1.1)."""
+    controller = MacroController(
+        num_layers=config.num_layers,
+        num_branches=config.num_branches,
+        tanh_constant=1.5,
+        skip_target=0.4,
+        skip_weight=0.8,
+    )
+    return ControllerTrainer(
+        controller,
+        reward_fn,
+        learning_rate=0.001,
+        entropy_weight=1e-4,
+        num_aggregate=config.num_aggregate,
+        seed=config.seed,
+    )
+
+
+def bench_macro(config: BenchConfig) -> dict[str, Any]:
+    """Measures the macro space as `config.mode` says; returns the figures (seconds, counts).
+
+    Units, targets and machine information are added by `run`.
+
+    Args:
+        config: what to measure.
+
+    Returns:
+        A flat dict of JSON-serialisable figures.
+    """
+    if config.mode == "final":
+        return _bench_macro_final(config)
+    return _bench_macro_search(config)
+
+
+def _bench_macro_search(config: BenchConfig) -> dict[str, Any]:
+    """Sampled supernet steps, supernet vs static pairs, controller phase."""
+    batch = _synthetic_batch(config.batch_size, config.seed)
+    reward_batch = _synthetic_batch(config.batch_size, config.seed + 1)
+    supernet = MacroSupernet(config.num_layers, config.out_filters, config.num_branches, config.keep_prob)
+    # `given` takes the arc as an argument: it scores the controller's samples (inference on one
+    # minibatch, as the real controller phase) and is the supernet side of the static comparison.
+    given = _child_trainer(supernet, config)
+    controller = _macro_controller_trainer(config, lambda arc: given.score_arc(*reward_batch, arc))
+    sampled = _child_trainer(
+        supernet, config, sample_arc=lambda: controller.controller.sample(controller.rng)["arc"]
+    )
+    figures: dict[str, Any] = {}
+
+    # 1. The search step: a fresh architecture sampled inside every compiled step.
+    logging.info("Tracing the sampled supernet step (L=%d, F=%d).", config.num_layers, config.out_filters)
+    figures["child_trace_s"] = _warm_up(sampled.train_step, batch)
+    times, arcs = [], []
+    for _ in range(max(config.num_arcs, config.steps)):
+        seconds, logs = _timed_step(sampled.train_step, batch)
+        times.append(seconds)
+        arcs.append(logs["arc"].numpy())
+    figures["child_step_s"] = _median(times)
+    figures["child_steps_timed"] = len(times)
+    figures["distinct_arcs"] = len({tuple(arc.tolist()) for arc in arcs})
+    figures["child_trace_count"] = sampled.train_step.experimental_get_tracing_count()
+    logging.info("Sampled supernet step: median %.4f s over %d steps.", figures["child_step_s"], len(times))
+
+    # 2. Supernet vs the same architectures built statically, interleaved pair by pair.
+    static_arcs = list({tuple(arc.tolist()): arc for arc in arcs}.values())[: config.num_static_arcs]
+    statics = []
+    for arc in static_arcs:
+        model = MacroSupernet(
+            config.num_layers,
+            config.out_filters,
+            config.num_branches,
+            config.keep_prob,
+            static_arc=arch.MacroArc.from_flat(arc, config.num_branches),
+        )
+        statics.append((tf.constant(arc, tf.int32), _child_trainer(model, config)))
+    logging.info("Tracing the given-arc supernet step and %d static networks.", len(statics))
+    for arc, static in statics:
+        _warm_up(given.train_step, batch, arc)
+        _warm_up(static.train_step, batch)
+    supernet_times, static_times, pair_ratios = [], [], []
+    for pair in range(config.steps):
+        arc, static = statics[pair % len(statics)]
+        if pair % 2 == 0:
+            supernet_s, _ = _timed_step(given.train_step, batch, arc)
+            static_s, _ = _timed_step(static.train_step, batch)
+        else:
+            static_s, _ = _timed_step(static.train_step, batch)
+            supernet_s, _ = _timed_step(given.train_step, batch, arc)
+        supernet_times.append(supernet_s)
+        static_times.append(static_s)
+        pair_ratios.append(supernet_s / static_s)
+    figures["supernet_same_arcs_step_s"] = _median(supernet_times)
+    figures["static_step_s"] = _median(static_times)
+    figures["supernet_static_ratio"] = figures["supernet_same_arcs_step_s"] / figures["static_step_s"]
+    figures["supernet_static_ratio_pairwise"] = _median(pair_ratios)
+    figures["static_arcs"] = len(statics)
+    figures["given_arc_trace_count"] = given.train_step.experimental_get_tracing_count()
+    logging.info("Supernet / static: %.3f over %d pairs.", figures["supernet_static_ratio"], config.steps)
+
+    # 3. The controller phase: num_aggregate samples, each scored on one minibatch, per update.
+    logging.info("Tracing the controller step (num_aggregate=%d).", config.num_aggregate)
+    figures["controller_trace_s"] = _timed_step(controller.train_step)[0]
+    times = [_timed_step(controller.train_step)[0] for _ in range(config.controller_steps)]
+    figures["controller_step_s"] = _median(times)
+    figures["controller_sample_s"] = figures["controller_step_s"] / config.num_aggregate
+    figures["controller_trace_count"] = controller.train_step.experimental_get_tracing_count()
+    return figures
+
+
+def _random_macro_arc(num_layers: int, num_branches: int, seed: int) -> arch.MacroArc:
+    """A seeded random macro arc (for a final network of a non-standard depth)."""
+    rng = np.random.default_rng(seed)
+    flat = []
+    for layer in range(num_layers):
+        flat.append(int(rng.integers(num_branches)))
+        flat.extend(int(bit) for bit in rng.integers(2, size=layer))
+    return arch.MacroArc.from_flat(flat, num_branches)
+
+
+def _bench_macro_final(config: BenchConfig) -> dict[str, Any]:
+    """The final network's training step: the original's final arc at L=24, else a random arc."""
+    final_arc = arch.MacroArc.parse(arch.MACRO_FINAL_ARC)
+    if config.num_layers != final_arc.num_layers:
+        final_arc = _random_macro_arc(config.num_layers, config.num_branches, config.seed)
+    batch = _synthetic_batch(config.batch_size, config.seed)
+    model = MacroNetwork(final_arc, out_filters=config.out_filters, keep_prob=config.keep_prob)
+    trainer = _child_trainer(model, config)
+    logging.info("Tracing the final network's step (L=%d, F=%d).", config.num_layers, config.out_filters)
+    figures: dict[str, Any] = {"final_trace_s": _warm_up(trainer.train_step, batch)}
+    times = [_timed_step(trainer.train_step, batch)[0] for _ in range(config.steps)]
+    figures["final_step_s"] = _median(times)
+    figures["final_steps_timed"] = len(times)
+    figures["final_trace_count"] = trainer.train_step.experimental_get_tracing_count()
+    figures["final_params"] = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+    figures["final_arc_is_original"] = str(final_arc) == str(arch.MacroArc.parse(arch.MACRO_FINAL_ARC))
+    return figures
+
+
+#: Bench function per `--space`: `config -> figures`, seconds under keys ending in `_s`.
+BENCHES: dict[str, Callable[[BenchConfig], dict[str, Any]]] = {"macro": bench_macro}
+#: Presets per space.
+PRESETS: dict[str, dict[str, BenchConfig]] = {"macro": MACRO_PRESETS}
+#: Figures (seconds) that `run` also reports in units, as `<key without _s>_units`.
+UNIT_KEYS = (
+    "child_step_s",
+    "supernet_same_arcs_step_s",
+    "static_step_s",
+    "controller_sample_s",
+    "final_step_s",
+)
+#: Table rows: (figure key, label, unit); a row is shown when its key is in the results.
+TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("ref_start_s", "reference matmul, start", "s"),
+    ("ref_end_s", "reference matmul, end", "s"),
+    ("child_trace_s", "child step: first call (trace)", "s"),
+    ("child_step_s", "child step, sampled arcs: median", "s"),
+    ("child_step_units", "child step, sampled arcs: median", "units"),
+    ("images_per_s", "child step, sampled arcs", "images/s"),
+    ("child_trace_count", "child step traces", "traces"),
+    ("distinct_arcs", "distinct arcs in timed steps", "arcs"),
+    ("supernet_same_arcs_step_s", "supernet step, given arcs: median", "s"),
+    ("supernet_same_arcs_step_units", "supernet step, given arcs: median", "units"),
+    ("static_step_s", "static network step, same arcs: median", "s"),
+    ("static_step_units", "static network step, same arcs: median", "units"),
+    ("static_images_per_s", "static network step", "images/s"),
+    ("supernet_static_ratio", "supernet / static (medians)", "ratio"),
+    ("supernet_static_ratio_pairwise", "supernet / static (median of pairs)", "ratio"),
+    ("given_arc_trace_count", "given-arc supernet step traces", "traces"),
+    ("controller_trace_s", "controller step: first call (trace)", "s"),
+    ("controller_sample_s", "controller phase per sample", "s"),
+    ("controller_sample_units", "controller phase per sample", "units"),
+    ("controller_trace_count", "controller step traces", "traces"),
+    ("final_trace_s", "final net step: first call (trace)", "s"),
+    ("final_step_s", "final net step: median", "s"),
+    ("final_step_units", "final net step: median", "units"),
+    ("final_images_per_s", "final net step", "images/s"),
+    ("final_trace_count", "final net step traces", "traces"),
+    ("final_params", "final net trainable parameters", "params"),
+    ("peak_rss_mib", "peak RSS", "MiB"),
+    ("total_s", "benchmark wall time", "s"),
+)
+
+
+def _macro_targets(config: BenchConfig, figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The issue's targets that apply to this run, keyed by the figure they judge."""
+    targets = {}
+    if "child_trace_count" in figures:
+        targets["child_trace_count"] = dict(
+            target=f"=={TRACE_TARGET} over >={config.num_arcs} arcs",
+            met=figures["child_trace_count"] == TRACE_TARGET and figures["distinct_arcs"] >= config.num_arcs,
+        )
+    search = MACRO_PRESETS["search"]
+    search_shape = (search.num_layers, search.out_filters, search.batch_size)
+    if "supernet_static_ratio" in figures and (config.num_layers, config.out_filters, config.batch_size) == search_shape:
+        targets["supernet_static_ratio"] = dict(
+            target=f"<={RATIO_TARGET:.2f}", met=figures["supernet_static_ratio"] <= RATIO_TARGET
+        )
+    final = MACRO_PRESETS["final"]
+    if (
+        figures.get("final_arc_is_original")
+        and (config.out_filters, config.batch_size) == (final.out_filters, final.batch_size)
+    ):
+        targets["final_step_units"] = dict(
+            target=f"<={FINAL_UNITS_TARGET:g}", met=figures["final_step_units"] <= FINAL_UNITS_TARGET
+        )
+    return targets
+
+
+#: Targets per space: `(config, figures with units) -> {figure key: {"target": str, "met": bool}}`.
+TARGETS: dict[str, Callable[[BenchConfig, dict[str, Any]], dict[str, dict[str, Any]]]] = {"macro": _macro_targets}
+
+
+def run(space: str, preset: str, config: BenchConfig, ref_size: int = REF_MATMUL_SIZE) -> dict[str, Any]:
+    """Runs one space's benchmark between two reference measurements.
+
+    Args:
+        space: a key of `BENCHES`.
+        preset: the preset's name (recorded in the results only).
+        config: what to measure.
+        ref_size: side of the reference matmul; anything but the default gives
+            units that do not compare with other runs (for smoke tests only).
+
+    Returns:
+        Every figure, JSON-serialisable: machine and versions, the config, both
+        reference times, step seconds and units, traces, targets and whether
+        all of them were met.
+    """
+    start = time.perf_counter()
+    keras.utils.set_random_seed(config.seed)
+    logging.info("Reference: median of %d %dx%d float32 NumPy matmuls.", REF_MATMUL_REPEATS, ref_size, ref_size)
+    ref_start = reference_seconds(ref_size)
+    figures = BENCHES[space](config)
+    ref_end = reference_seconds(ref_size)
+    ref = (ref_start + ref_end) / 2.0
+    results: dict[str, Any] = dict(
+        space=space,
+        preset=preset,
+        tf_version=tf.__version__,
+        keras_version=keras.__version__,
+        numpy_version=np.__version__,
+        cpu_count=os.cpu_count(),
+        config=dataclasses.asdict(config),
+        ref_size=ref_size,
+        ref_start_s=ref_start,
+        ref_end_s=ref_end,
+        ref_s=ref,
+        ref_drift=ref_end / ref_start,
+    )
+    results.update(figures)
+    for key in UNIT_KEYS:
+        if key in figures:
+            results[key.removesuffix("_s") + "_units"] = figures[key] / ref
+    if "child_step_s" in figures:
+        results["images_per_s"] = config.batch_size / figures["child_step_s"]
+    if "static_step_s" in figures:
+        results["static_images_per_s"] = config.batch_size / figures["static_step_s"]
+    if "final_step_s" in figures:
+        results["final_images_per_s"] = config.batch_size / figures["final_step_s"]
+    results["peak_rss_mib"] = peak_rss_mib()
+    results["targets"] = TARGETS[space](config, results)
+    results["targets_met"] = all(t["met"] for t in results["targets"].values())
+    results["total_s"] = time.perf_counter() - start
+    return results
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool) or isinstance(value, (int, np.integer)):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return str(value)
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """Aligned text table: metric, value, unit, target and PASS/FAIL where a target applies."""
+    header = ("metric", "value", "unit", "target", "status")
+    rows = [header]
+    for key, label, unit in TABLE_ROWS:
+        if key not in results:
+            continue
+        target = results["targets"].get(key)
+        rows.append((
+            label,
+            _format_value(results[key]),
+            unit,
+            target["target"] if target else "",
+            ("PASS" if target["met"] else "FAIL") if target else "",
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:<{widths[3]}}  {row[4]}".rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    title = f"enas_tf2 bench: space={results['space']} preset={results['preset']} config={results['config']}"
+    return "\n".join([title] + lines)
+
+
+def config_from_flags(space: str, preset: str, overrides: dict[str, int | None]) -> BenchConfig:
+    """The preset's config with the given non-None fields replaced.
+
+    Raises:
+        FlagError: an unknown preset for the space, or a non-positive override.
+    """
+    presets = PRESETS[space]
+    if preset not in presets:
+        raise FlagError(f"--preset={preset!r} is not a preset of --space={space}; expected one of {', '.join(presets)}.")
+    for name, value in overrides.items():
+        if value is not None and value < 1:
+            raise FlagError(f"--{name} must be a positive integer. Received: --{name}={value}")
+    return dataclasses.replace(presets[preset], **{k: v for k, v in overrides.items() if v is not None})
+
+
+#: Integer flags that override a preset field of the same name.
+_OVERRIDE_FLAGS = (
+    ("steps", "timed steps of each step function (search: also the supernet/static pairs)"),
+    ("num_layers", "L, the child's layer count"),
+    ("out_filters", "F, the child's base channel count"),
+    ("batch_size", "child batch size, also the controller's reward minibatch"),
+    ("num_static_arcs", "sampled arcs built statically for the supernet/static ratio"),
+    ("controller_steps", "timed controller updates"),
+    ("num_aggregate", "samples per controller update (--controller_num_aggregate)"),
+)
+
+
+def define_flags() -> None:
+    """Defines the bench's own flags (only when run as a program)."""
+    flags.DEFINE_enum("space", "macro", sorted(BENCHES), "Search space to benchmark.")
+    flags.DEFINE_string("preset", "small", "Preset of the space (macro: small, search, final).")
+    flags.DEFINE_integer("num_arcs", 20, "Sampled child steps must cover at least this many architectures.")
+    flags.DEFINE_integer("seed", 0, "Seed of weights, synthetic data and the controller.")
+    flags.DEFINE_string("json_out", None, "Also write the JSON results to this file.")
+    flags.DEFINE_integer("ref_size", REF_MATMUL_SIZE, "Side of the reference matmul. Change it only for smoke "
+                         "tests: units are then not comparable with other runs.")
+    for name, help_text in _OVERRIDE_FLAGS:
+        flags.DEFINE_integer(name, None, f"Overrides the preset: {help_text}.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    values = flags.FLAGS
+    overrides = {name: values[name].value for name, _ in _OVERRIDE_FLAGS}
+    overrides["num_arcs"] = values.num_arcs
+    config = config_from_flags(values.space, values.preset, overrides)
+    config = dataclasses.replace(config, seed=values.seed)
+    results = run(values.space, values.preset, config, values.ref_size)
+    line = json.dumps(results, sort_keys=True)
+    # Results are the program's output (stdout), not log events: scripts grep the JSON line.
+    print(format_table(results), flush=True)
+    print(JSON_PREFIX + line, flush=True)
+    if values.json_out:
+        with open(values.json_out, "w") as f:
+            f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

@@ -1,0 +1,83 @@
+"""Tests of the step-time benchmark on tiny configs (the real presets are far too slow for tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from enas_tf2 import bench
+from enas_tf2.errors import FlagError
+
+#: Keys every macro search-mode run reports.
+SEARCH_KEYS = (
+    "space", "preset", "tf_version", "cpu_count", "config", "ref_start_s", "ref_end_s", "ref_s",
+    "child_trace_s", "child_step_s", "child_step_units", "images_per_s", "child_trace_count",
+    "distinct_arcs", "supernet_same_arcs_step_s", "static_step_s", "supernet_static_ratio",
+    "controller_sample_s", "controller_sample_units", "controller_trace_count", "peak_rss_mib",
+    "targets", "targets_met",
+)
+TINY_FLAGS = (
+    "--num_layers=3", "--out_filters=4", "--batch_size=4", "--steps=3", "--num_arcs=3",
+    "--num_static_arcs=1", "--controller_steps=1", "--num_aggregate=2", "--ref_size=256",
+)
+
+
+def test_cli_prints_table_and_json_line(tmp_path):
+    json_out = tmp_path / "bench.json"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    command = [sys.executable, "-m", "enas_tf2.bench", "--space=macro", "--preset=small", *TINY_FLAGS,
+               f"--json_out={json_out}"]
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = [line for line in completed.stdout.splitlines() if line.startswith(bench.JSON_PREFIX)]
+    assert len(lines) == 1, completed.stdout
+    results = json.loads(lines[0][len(bench.JSON_PREFIX):])
+    for key in SEARCH_KEYS:
+        assert key in results, key
+    assert results["config"]["num_layers"] == 3 and results["ref_size"] == 256
+    assert results["child_trace_count"] == 1
+    assert results["given_arc_trace_count"] == 1
+    assert results["controller_trace_count"] == 1
+    assert results["child_steps_timed"] == 3
+    assert results["targets"]["child_trace_count"]["met"] == (results["distinct_arcs"] >= 3)
+    assert "supernet_static_ratio" not in results["targets"]  # only judged at search size
+    assert json.loads(json_out.read_text()) == results
+    assert "child step traces" in completed.stdout
+
+
+def test_final_mode_times_a_fixed_network():
+    config = bench.BenchConfig(mode="final", num_layers=3, out_filters=4, batch_size=4, steps=1)
+    figures = bench.bench_macro(config)
+    assert figures["final_trace_count"] == 1
+    assert figures["final_step_s"] > 0
+    assert not figures["final_arc_is_original"]
+    figures["final_step_units"] = 1.0
+    assert bench.TARGETS["macro"](config, figures) == {}
+
+
+def test_format_table_marks_targets():
+    results = dict(
+        space="macro", preset="x", config={}, child_trace_count=2, peak_rss_mib=100.0,
+        targets={"child_trace_count": {"target": "==1", "met": False}},
+    )
+    table = bench.format_table(results)
+    assert "FAIL" in table and "peak RSS" in table
+
+
+@pytest.mark.parametrize("preset, overrides, message", [
+    ("huge", {}, "not a preset"),
+    ("small", {"steps": 0}, "--steps must be a positive integer"),
+])
+def test_bad_flags_raise(preset, overrides, message):
+    with pytest.raises(FlagError, match=message):
+        bench.config_from_flags("macro", preset, overrides)
+
+
+def test_overrides_replace_preset_fields():
+    config = bench.config_from_flags("macro", "search", {"batch_size": 8, "steps": None})
+    assert (config.num_layers, config.out_filters, config.batch_size) == (12, 36, 8)
+    assert config.steps == bench.MACRO_PRESETS["search"].steps
