@@ -421,6 +421,8 @@ def run(space: str, preset: str, config: BenchConfig, ref_size: int = REF_MATMUL
         keras_version=keras.__version__,
         numpy_version=np.__version__,
         cpu_count=os.cpu_count(),
+        # oneDNN kernels change CPU step times by 1.3-1.5x (enas_tf2/__init__.py turns them on).
+        tf_enable_onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         config=dataclasses.asdict(config),
         ref_size=ref_size,
         ref_start_s=ref_start,

@@ -14,7 +14,7 @@ from enas_tf2.errors import FlagError
 
 #: Keys every macro search-mode run reports.
 SEARCH_KEYS = (
-    "space", "preset", "tf_version", "cpu_count", "config", "ref_start_s", "ref_end_s", "ref_s",
+    "space", "preset", "tf_version", "cpu_count", "tf_enable_onednn_opts", "config", "ref_start_s", "ref_end_s", "ref_s",
     "child_trace_s", "child_step_s", "child_step_units", "images_per_s", "child_trace_count",
     "distinct_arcs", "supernet_same_arcs_step_s", "static_step_s", "supernet_static_ratio",
     "controller_sample_s", "controller_sample_units", "controller_trace_count", "peak_rss_mib",
