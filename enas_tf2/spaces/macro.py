@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from enas_tf2 import arch
 from enas_tf2.layers.batch_norm import BatchNorm
-from enas_tf2.layers.choice import OpChoice, masked_sum
+from enas_tf2.layers.choice import OpChoice, add_selected
 from enas_tf2.layers.conv import ConvBN
 from enas_tf2.layers.initializers import he_normal
 from enas_tf2.layers.reduction import FactorizedReduction
@@ -112,8 +112,8 @@ class MacroBranch(keras.layers.Layer):
 class MacroSearchLayer(keras.layers.Layer):
     """One supernet layer: all candidate ops, then `BN(op_out + sum of skips)`.
 
-    The op is chosen with `tf.switch_case` on the arc tensor; skips are a masked
-    sum over the earlier nodes, so neither depends on Python values of the arc.
+    The op is chosen with `tf.switch_case` on the arc tensor; each skip is added
+    under a `tf.cond` on its bit, so neither depends on Python values of the arc.
     For `layer_id > 0` the BN is applied even when no skip bit is on (spec 4.2).
 
     Args:
@@ -174,7 +174,7 @@ class MacroSearchLayer(keras.layers.Layer):
             out = tf.add_n([out] + [candidates[j] for j in self.static_skips])
         else:
             skip_mask = arc[self.offset + 1 : self.offset + 1 + self.layer_id]
-            out = out + masked_sum(candidates, skip_mask)
+            out = add_selected(out, candidates, skip_mask)
         return self.skip_bn(out, training=training)
 
     def compute_output_shape(self, input_shape):
