@@ -18,36 +18,15 @@ import tensorflow as tf
 
 from enas_tf2.data import cifar10
 from enas_tf2.errors import DataError
+from fake_cifar import write_batch, write_fake_cifar
 
 IMAGES_PER_FILE = 20
 ALL_FILES = cifar10.CIFAR10_TRAIN_FILES + (cifar10.CIFAR10_TEST_FILE,)
 
 
-def _write_batch(path: pathlib.Path, data: np.ndarray, labels: list[int]) -> None:
-    """Writes one batch like the original cPickle files (bytes keys, protocol 2)."""
-    batch = {
-        b"batch_label": b"fake batch",
-        b"labels": labels,
-        b"data": data,
-        b"filenames": [f"img_{i:05d}.png".encode() for i in range(len(labels))],
-    }
-    with open(path, "wb") as f:
-        pickle.dump(batch, f, protocol=2)
-
-
-def _write_fake_cifar(
-    folder: pathlib.Path, seed: int = 0
-) -> dict[str, tuple[np.ndarray, list[int]]]:
+def _write_fake_cifar(folder: pathlib.Path, seed: int = 0) -> dict[str, tuple[np.ndarray, list[int]]]:
     """Writes six fake batches into `folder`; returns the raw rows and labels per file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    written = {}
-    for name in ALL_FILES:
-        data = rng.integers(0, 256, size=(IMAGES_PER_FILE, 3072), dtype=np.uint8)
-        labels = [int(v) for v in rng.integers(0, cifar10.NUM_CLASSES, size=IMAGES_PER_FILE)]
-        _write_batch(folder / name, data, labels)
-        written[name] = (data, labels)
-    return written
+    return write_fake_cifar(folder, IMAGES_PER_FILE, seed)
 
 
 def _fake_data(
@@ -156,11 +135,11 @@ def _missing_keys(path):
 
 
 def _wrong_shape(path):
-    _write_batch(path, np.zeros((4, 1024), np.uint8), [0, 1, 2, 3])
+    write_batch(path, np.zeros((4, 1024), np.uint8), [0, 1, 2, 3])
 
 
 def _wrong_label_count(path):
-    _write_batch(path, np.zeros((4, 3072), np.uint8), [0, 1])
+    write_batch(path, np.zeros((4, 3072), np.uint8), [0, 1])
 
 
 @pytest.mark.parametrize(
