@@ -15,7 +15,8 @@ from absl.testing import parameterized
 from enas_tf2.controllers import reinforce
 from enas_tf2.controllers.attention import ControllerAttention
 from enas_tf2.controllers.lstm import ControllerLSTMCell
-from enas_tf2.controllers.macro import MacroController, macro_arc_length
+from enas_tf2.arch import macro_arc_length
+from enas_tf2.controllers.macro import MacroController
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.errors import ArcError, FlagError
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from enas_tf2 import arch
+
 from enas_tf2.controllers import reinforce
 from enas_tf2.controllers.attention import ControllerAttention
 from enas_tf2.controllers.lstm import ControllerLSTMCell, controller_initializer
@@ -22,11 +24,6 @@ from enas_tf2.errors import ArcError, EnasError, FlagError
 #: Values of `search_for` (the original's `--search_for`): "macro" and "branch"
 #: sample ops and skips; "connection" keeps every op at 0 and samples skips only.
 SEARCH_FOR_VALUES = ("macro", "branch", "connection")
-
-
-def macro_arc_length(num_layers: int) -> int:
-    """`L + L(L-1)/2`: one op plus `l` skip bits for layer `l` (78 for L=12)."""
-    return num_layers + num_layers * (num_layers - 1) // 2
 
 
 @keras.saving.register_keras_serializable(package="enas_tf2")
@@ -120,7 +117,7 @@ class MacroController(keras.Model):
         self.skip_weight = float(skip_weight or 0.0)
         self.search_for = search_for
         self.search_whole_channels = search_whole_channels
-        self.arc_length = macro_arc_length(num_layers)
+        self.arc_length = arch.macro_arc_length(num_layers)
 
         n = lstm_size
         self.lstm = ControllerLSTMCell(n, name="lstm")
