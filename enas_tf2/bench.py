@@ -51,7 +51,7 @@ from enas_tf2 import arch
 from enas_tf2.controllers.macro import MacroController
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.errors import FlagError
-from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet
+from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet, macro_pool_layers
 from enas_tf2.train.child import ChildTrainer
 
 #: Side of the square float32 matmul that defines one unit.
@@ -299,6 +299,34 @@ def _random_macro_arc(num_layers: int, num_branches: int, seed: int) -> arch.Mac
     return arch.MacroArc.from_flat(flat, num_branches)
 
 
+def macro_network_forward_flops(final_arc: arch.MacroArc, out_filters: int, image_size: int = 32) -> int:
+    """Multiply-add FLOPs (2 per MAC) of one image through a `MacroNetwork`'s convs and classifier.
+
+    Counts what dominates a step (convolutions, factorized reductions, the dense
+    layer; not BN, ReLU or pooling). A training step costs about 3x this per
+    image (forward, input gradient, weight gradient), so `3 * flops * batch`
+    divided by the reference matmul's `2 * n^3` FLOPs is the step time in units
+    that convolutions running exactly as fast as the reference matmul would give:
+    a floor for any direct (non-Winograd, non-FFT) convolution algorithm.
+    """
+    filters, size = out_filters, image_size
+    flops = size * size * 3 * 3 * 3 * filters * 2  # stem
+    pool_layers = macro_pool_layers(final_arc.num_layers)
+    for layer_id, op_id in enumerate(final_arc.ops):
+        flops += size * size * filters * filters * 2  # 1x1 input conv
+        if op_id < 4:
+            kernel = 3 if op_id in (0, 1) else 5
+            flops += size * size * kernel * kernel * filters * filters * 2
+        if layer_id > 0:
+            concat = len(final_arc.skip_sources(layer_id)) + 1
+            flops += size * size * concat * filters * filters * 2
+        if layer_id in pool_layers:
+            # Every node so far (stem + layers 0..layer_id) is reduced to 2F at half size.
+            flops += (layer_id + 2) * (size // 2) ** 2 * filters * (2 * filters) * 2
+            filters, size = 2 * filters, size // 2
+    return flops + filters * 10 * 2
+
+
 def _bench_macro_final(config: BenchConfig) -> dict[str, Any]:
     """The final network's training step: the original's final arc at L=24, else a random arc."""
     final_arc = arch.MacroArc.parse(arch.MACRO_FINAL_ARC)
@@ -315,6 +343,7 @@ def _bench_macro_final(config: BenchConfig) -> dict[str, Any]:
     figures["final_trace_count"] = trainer.train_step.experimental_get_tracing_count()
     figures["final_params"] = int(sum(np.prod(v.shape) for v in model.trainable_variables))
     figures["final_arc_is_original"] = str(final_arc) == str(arch.MacroArc.parse(arch.MACRO_FINAL_ARC))
+    figures["final_step_gflop"] = 3 * macro_network_forward_flops(final_arc, config.out_filters) * config.batch_size / 1e9
     return figures
 
 
@@ -358,6 +387,8 @@ TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("final_images_per_s", "final net step", "images/s"),
     ("final_trace_count", "final net step traces", "traces"),
     ("final_params", "final net trainable parameters", "params"),
+    ("final_step_gflop", "final net step, conv FLOPs (3x forward)", "GFLOP"),
+    ("final_flop_floor_units", "same FLOPs at the reference matmul's rate", "units"),
     ("peak_rss_mib", "peak RSS", "MiB"),
     ("total_s", "benchmark wall time", "s"),
 )
@@ -440,6 +471,9 @@ def run(space: str, preset: str, config: BenchConfig, ref_size: int = REF_MATMUL
         results["static_images_per_s"] = config.batch_size / figures["static_step_s"]
     if "final_step_s" in figures:
         results["final_images_per_s"] = config.batch_size / figures["final_step_s"]
+    if "final_step_gflop" in figures:
+        reference_gflop = 2 * ref_size**3 / 1e9
+        results["final_flop_floor_units"] = figures["final_step_gflop"] / reference_gflop
     results["peak_rss_mib"] = peak_rss_mib()
     results["targets"] = TARGETS[space](config, results)
     results["targets_met"] = all(t["met"] for t in results["targets"].values())

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from enas_tf2 import bench
+from enas_tf2 import arch, bench
 from enas_tf2.errors import FlagError
 
 #: Keys every macro search-mode run reports.
@@ -81,3 +81,19 @@ def test_overrides_replace_preset_fields():
     config = bench.config_from_flags("macro", "search", {"batch_size": 8, "steps": None})
     assert (config.num_layers, config.out_filters, config.batch_size) == (12, 36, 8)
     assert config.steps == bench.MACRO_PRESETS["search"].steps
+
+
+def test_final_network_flops_counted_by_hand():
+    # L=3: pool layers [0, 1]. Arc: layer 0 conv3x3; layer 1 conv5x5 + skip from the stem; layer 2 max pool.
+    final_arc = arch.MacroArc.parse("0 2 1 5 0 0")
+    f, s = 4, 32
+    expected = s * s * 27 * f * 2  # stem
+    expected += s * s * f * f * 2 + s * s * 9 * f * f * 2  # layer 0: 1x1 + 3x3
+    expected += 2 * (s // 2) ** 2 * f * 2 * f * 2  # pool after layer 0: stem + layer 0 reduced to 2F
+    f, s = 2 * f, s // 2
+    expected += s * s * f * f * 2 + s * s * 25 * f * f * 2 + s * s * 2 * f * f * 2  # layer 1 + concat(stem, op) 1x1
+    expected += 3 * (s // 2) ** 2 * f * 2 * f * 2  # pool after layer 1: 3 nodes
+    f, s = 2 * f, s // 2
+    expected += s * s * f * f * 2 + s * s * f * f * 2  # layer 2: 1x1 + skip 1x1 (no skips), pool has no FLOPs here
+    expected += f * 10 * 2
+    assert bench.macro_network_forward_flops(final_arc, 4) == expected
