@@ -14,7 +14,6 @@ import shlex
 
 import keras
 import numpy as np
-import tensorflow as tf
 from absl import app, flags, logging
 
 from enas_tf2 import arch
@@ -199,13 +198,16 @@ def log_flags() -> None:
 def run() -> None:
     search = FLAGS.child_fixed_arc is None
     child_config = macro_child_config()
+    if not FLAGS.output_dir:
+        prepare_output_dir(FLAGS.output_dir, reset=False)  # raises the missing-flag error
+    # Data first: a wrong --data_path must fail before --reset_output_dir deletes a previous run.
+    data = cifar10.load_cifar10(FLAGS.data_source, FLAGS.data_path, search=search, num_valid=FLAGS.num_valid_images)
     prepare_output_dir(FLAGS.output_dir, FLAGS.reset_output_dir)
     monitor = Monitor(FLAGS.output_dir)
     try:
         log_flags()
         if FLAGS.seed is not None:
             keras.utils.set_random_seed(FLAGS.seed)
-        data = cifar10.load_cifar10(FLAGS.data_source, FLAGS.data_path, search=search, num_valid=FLAGS.num_valid_images)
         logging.info("Data: %d train, %d valid, %d test; mean=%s std=%s (x255)", data.num_train, data.num_valid,
                      data.num_test, np.round(data.mean * 255, 3), np.round(data.std * 255, 3))
         num_train_batches = cifar10.num_train_batches(data.num_train, FLAGS.batch_size)

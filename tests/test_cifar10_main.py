@@ -138,13 +138,17 @@ def test_killed_search_resumes_from_its_checkpoint(data_dir, tmp_path):
     assert int(latest.rsplit("-", 1)[1]) == saved_step + steps_per_epoch
 
 
-def test_missing_data_path_fails_fast_with_the_expected_files(tmp_path):
+def test_missing_data_path_fails_fast_and_keeps_the_previous_run(tmp_path):
+    previous_run = tmp_path / "out"
+    previous_run.mkdir()
+    (previous_run / "final_arc.txt").write_text("0 1 0 0 1 1\n")
     start = time.time()
-    result = run_main(TINY_SEARCH + [f"--data_path={tmp_path / 'nowhere'}", f"--output_dir={tmp_path / 'out'}",
-                                     "--num_epochs=1"], check=False)
+    result = run_main(TINY_SEARCH + [f"--data_path={tmp_path / 'nowhere'}", f"--output_dir={previous_run}",
+                                     "--num_epochs=1", "--reset_output_dir"], check=False)
     assert result.returncode != 0
     assert "nowhere" in result.stderr and "data_batch_1" in result.stderr
     assert time.time() - start < 60  # mostly the TensorFlow import
+    assert (previous_run / "final_arc.txt").exists(), "--reset_output_dir deleted a run before the data was found"
 
 
 @pytest.mark.parametrize(
