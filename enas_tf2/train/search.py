@@ -119,9 +119,10 @@ class Search:
         if epoch % config.controller_train_every != 0:
             return
         logging.info("Epoch %d: Training controller", epoch)
-        for _ in range(config.controller_train_steps):
+        # Read the update counter once: fetching it after every update would wait for each step.
+        first_step = int(self.controller.optimizer.iterations.numpy()) + 1
+        for step in range(first_step, first_step + config.controller_train_steps):
             logs = self.controller.train_step()
-            step = int(self.controller.optimizer.iterations.numpy())
             if step % config.log_every == 0:
                 values = to_python(logs)
                 logging.info(
