@@ -1,6 +1,6 @@
 """Step-time benchmark of the search and final networks, in machine-independent units.
 
-    python -m enas_tf2.bench --space=macro --preset=small|search|final
+    python -m enas_tf2.bench --space=macro|micro --preset=small|search|final
 
 Every step time is also given in *units*: the step's seconds divided by the
 median seconds of a 2048x2048 float32 NumPy matmul measured in the same process
@@ -24,6 +24,12 @@ For the macro space the search presets measure:
 The `final` preset times the training step of the 24-layer final network
 (target: <= 130 units; the original TF1 code took about 162 on the 2-core
 machine where the targets were set).
+
+The micro space measures the same figures for `cifar10_micro_search.sh`'s
+supernet and controller (targets: supernet/static <= 1.15, one trace, <= 35
+units per child step, peak RSS <= 6 GiB; the original took about 105 units and
+19 GiB) and `cifar10_micro_final.sh`'s network (target <= 150 units; the
+original about 196).
 
 Spaces are a registry (`BENCHES`, `PRESETS`, `TABLE_ROWS`): a new space adds
 its bench function, its presets and the rows of its table. The results are
@@ -49,10 +55,13 @@ from absl import app, flags, logging
 
 from enas_tf2 import arch
 from enas_tf2.controllers.macro import MacroController
+from enas_tf2.controllers.micro import MicroController
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.errors import FlagError
 from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet, macro_pool_layers
+from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet
 from enas_tf2.train.child import ChildTrainer
+from enas_tf2.train.optimizers import MomentumSGD
 
 #: Side of the square float32 matmul that defines one unit.
 REF_MATMUL_SIZE = 2048
@@ -70,6 +79,12 @@ RATIO_TARGET = 1.10
 FINAL_UNITS_TARGET = 130.0
 #: Issue targets: traces of the sampled child step, whatever the number of architectures.
 TRACE_TARGET = 1
+#: Micro targets (issue #3): supernet / static ratio, units per search child step, peak RSS
+#: of a search-size run, units per final step (the TF1 original: about 105, 19 GiB and 196).
+MICRO_RATIO_TARGET = 1.15
+MICRO_SEARCH_UNITS_TARGET = 35.0
+MICRO_SEARCH_RSS_TARGET_MIB = 6 * 1024.0
+MICRO_FINAL_UNITS_TARGET = 150.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +107,9 @@ class BenchConfig:
         controller_steps: timed controller updates.
         num_aggregate: `--controller_num_aggregate`, samples per controller update.
         seed: seed of weights, data and the controller's sampler.
+        num_blocks: micro: `--child_num_cells`, blocks per cell.
+        use_aux_heads: micro: build the auxiliary head.
+        drop_path_keep_prob: micro final: `--child_drop_path_keep_prob`.
     """
 
     mode: str
@@ -107,6 +125,9 @@ class BenchConfig:
     controller_steps: int = 2
     num_aggregate: int = 20
     seed: int = 0
+    num_blocks: int = 5
+    use_aux_heads: bool = False
+    drop_path_keep_prob: float = 1.0
 
 
 #: Macro presets: `search` is `cifar10_macro_search.sh`'s child and controller, `final`
@@ -115,6 +136,24 @@ MACRO_PRESETS: dict[str, BenchConfig] = {
     "small": BenchConfig(mode="search", num_layers=6, out_filters=16, batch_size=32, steps=20, controller_steps=1),
     "search": BenchConfig(mode="search", num_layers=12, out_filters=36, batch_size=128, steps=30, controller_steps=3),
     "final": BenchConfig(mode="final", num_layers=24, out_filters=96, batch_size=100, steps=3, keep_prob=0.5, l2_reg=2e-4),
+}
+
+
+#: Micro presets: `cifar10_micro_search.sh`'s child and controller and `cifar10_micro_final.sh`'s
+#: network (ENAS_SPEC.md 1.1); `small` is a quick smoke run.
+MICRO_PRESETS: dict[str, BenchConfig] = {
+    "small": BenchConfig(
+        mode="search", num_layers=1, out_filters=8, batch_size=32, steps=10, num_arcs=10, num_branches=5,
+        l2_reg=1e-4, num_blocks=3, use_aux_heads=True, num_aggregate=10, controller_steps=1,
+    ),
+    "search": BenchConfig(
+        mode="search", num_layers=6, out_filters=20, batch_size=160, steps=20, num_arcs=20, num_branches=5,
+        l2_reg=1e-4, num_blocks=5, use_aux_heads=True, num_aggregate=10, controller_steps=2,
+    ),
+    "final": BenchConfig(
+        mode="final", num_layers=15, out_filters=36, batch_size=144, steps=3, keep_prob=0.8, num_branches=5,
+        l2_reg=2e-4, num_blocks=5, use_aux_heads=True, drop_path_keep_prob=0.6,
+    ),
 }
 
 
@@ -172,8 +211,10 @@ def _synthetic_batch(batch_size: int, seed: int) -> tuple[tf.Tensor, tf.Tensor]:
 def _child_trainer(model: keras.Model, config: BenchConfig, sample_arc=None) -> ChildTrainer:
     """Builds `model` and its Nesterov-SGD trainer as the search and final loops do."""
     model.build((None, 32, 32, 3))
-    optimizer = keras.optimizers.SGD(CHILD_LR, momentum=0.9, nesterov=True)
-    return ChildTrainer(model, optimizer, config.l2_reg, sample_arc=sample_arc)
+    optimizer = MomentumSGD(CHILD_LR, momentum=0.9, nesterov=True)
+    # The micro child leaves its aux head out of the optimiser, as the original (Q-10).
+    variables = getattr(model, "optimized_variables", None)
+    return ChildTrainer(model, optimizer, config.l2_reg, sample_arc=sample_arc, variables=variables)
 
 
 def _median(times: list[float]) -> float:
@@ -217,13 +258,33 @@ def bench_macro(config: BenchConfig) -> dict[str, Any]:
 
 def _bench_macro_search(config: BenchConfig) -> dict[str, Any]:
     """Sampled supernet steps, supernet vs static pairs, controller phase."""
+    return _bench_search(
+        config,
+        MacroSupernet(config.num_layers, config.out_filters, config.num_branches, config.keep_prob),
+        lambda arc: MacroSupernet(
+            config.num_layers,
+            config.out_filters,
+            config.num_branches,
+            config.keep_prob,
+            static_arc=arch.MacroArc.from_flat(arc, config.num_branches),
+        ),
+        lambda reward_fn: _macro_controller_trainer(config, reward_fn),
+    )
+
+
+def _bench_search(
+    config: BenchConfig,
+    supernet: keras.Model,
+    build_static: Callable[[np.ndarray], keras.Model],
+    build_controller_trainer: Callable[[Callable[[tf.Tensor], tf.Tensor]], ControllerTrainer],
+) -> dict[str, Any]:
+    """Sampled supernet steps, supernet vs static pairs, controller phase (any space)."""
     batch = _synthetic_batch(config.batch_size, config.seed)
     reward_batch = _synthetic_batch(config.batch_size, config.seed + 1)
-    supernet = MacroSupernet(config.num_layers, config.out_filters, config.num_branches, config.keep_prob)
     # `given` takes the arc as an argument: it scores the controller's samples (inference on one
     # minibatch, as the real controller phase) and is the supernet side of the static comparison.
     given = _child_trainer(supernet, config)
-    controller = _macro_controller_trainer(config, lambda arc: given.score_arc(*reward_batch, arc))
+    controller = build_controller_trainer(lambda arc: given.score_arc(*reward_batch, arc))
     sampled = _child_trainer(
         supernet, config, sample_arc=lambda: controller.controller.sample(controller.rng)["arc"]
     )
@@ -245,16 +306,7 @@ def _bench_macro_search(config: BenchConfig) -> dict[str, Any]:
 
     # 2. Supernet vs the same architectures built statically, interleaved pair by pair.
     static_arcs = list({tuple(arc.tolist()): arc for arc in arcs}.values())[: config.num_static_arcs]
-    statics = []
-    for arc in static_arcs:
-        model = MacroSupernet(
-            config.num_layers,
-            config.out_filters,
-            config.num_branches,
-            config.keep_prob,
-            static_arc=arch.MacroArc.from_flat(arc, config.num_branches),
-        )
-        statics.append((tf.constant(arc, tf.int32), _child_trainer(model, config)))
+    statics = [(tf.constant(arc, tf.int32), _child_trainer(build_static(arc), config)) for arc in static_arcs]
     logging.info("Tracing the given-arc supernet step and %d static networks.", len(statics))
     for arc, static in statics:
         _warm_up(given.train_step, batch, arc)
@@ -347,10 +399,77 @@ def _bench_macro_final(config: BenchConfig) -> dict[str, Any]:
     return figures
 
 
+def bench_micro(config: BenchConfig) -> dict[str, Any]:
+    """Measures the micro space as `config.mode` says; returns the figures (seconds, counts)."""
+    if config.mode == "final":
+        return _bench_micro_final(config)
+    return _bench_search(
+        config,
+        MicroSupernet(
+            config.num_layers, config.num_blocks, config.out_filters, config.keep_prob, config.use_aux_heads
+        ),
+        lambda arc: MicroSupernet(
+            config.num_layers,
+            config.num_blocks,
+            config.out_filters,
+            config.keep_prob,
+            config.use_aux_heads,
+            static_arc=arch.MicroArc.from_flat(arc),
+        ),
+        lambda reward_fn: ControllerTrainer(
+            # cifar10_micro_search.sh's controller (ENAS_SPEC.md 1.1).
+            MicroController(num_cells=config.num_blocks, tanh_constant=1.10, op_tanh_reduce=2.5),
+            reward_fn,
+            learning_rate=0.0035,
+            entropy_weight=1e-4,
+            num_aggregate=config.num_aggregate,
+            seed=config.seed,
+        ),
+    )
+
+
+def _random_micro_arc(num_blocks: int, seed: int) -> arch.MicroArc:
+    """A seeded random micro arc (for a final network with a non-standard block count)."""
+    rng = np.random.default_rng(seed)
+    flat = []
+    for _ in range(2):
+        for block in range(num_blocks):
+            for _ in range(2):
+                flat += [int(rng.integers(block + 2)), int(rng.integers(5))]
+    return arch.MicroArc.from_flat(flat)
+
+
+def _bench_micro_final(config: BenchConfig) -> dict[str, Any]:
+    """The final network's training step: the original's final arc at B=5, else a random arc."""
+    final_arc = arch.MicroArc.parse(arch.MICRO_FINAL_ARC)
+    if config.num_blocks != final_arc.num_blocks:
+        final_arc = _random_micro_arc(config.num_blocks, config.seed)
+    batch = _synthetic_batch(config.batch_size, config.seed)
+    model = MicroNetwork(
+        final_arc,
+        config.num_layers,
+        config.out_filters,
+        keep_prob=config.keep_prob,
+        drop_path_keep_prob=config.drop_path_keep_prob,
+        total_steps=630 * 348,
+        use_aux_heads=config.use_aux_heads,
+    )
+    trainer = _child_trainer(model, config)
+    logging.info("Tracing the final network's step (L=%d, F=%d).", config.num_layers, config.out_filters)
+    figures: dict[str, Any] = {"final_trace_s": _warm_up(trainer.train_step, batch)}
+    times = [_timed_step(trainer.train_step, batch)[0] for _ in range(config.steps)]
+    figures["final_step_s"] = _median(times)
+    figures["final_steps_timed"] = len(times)
+    figures["final_trace_count"] = trainer.train_step.experimental_get_tracing_count()
+    figures["final_params"] = int(sum(np.prod(v.shape) for v in model.optimized_variables))
+    figures["final_arc_is_original"] = str(final_arc) == arch.MICRO_FINAL_ARC
+    return figures
+
+
 #: Bench function per `--space`: `config -> figures`, seconds under keys ending in `_s`.
-BENCHES: dict[str, Callable[[BenchConfig], dict[str, Any]]] = {"macro": bench_macro}
+BENCHES: dict[str, Callable[[BenchConfig], dict[str, Any]]] = {"macro": bench_macro, "micro": bench_micro}
 #: Presets per space.
-PRESETS: dict[str, dict[str, BenchConfig]] = {"macro": MACRO_PRESETS}
+PRESETS: dict[str, dict[str, BenchConfig]] = {"macro": MACRO_PRESETS, "micro": MICRO_PRESETS}
 #: Figures (seconds) that `run` also reports in units, as `<key without _s>_units`.
 UNIT_KEYS = (
     "child_step_s",
@@ -419,8 +538,43 @@ def _macro_targets(config: BenchConfig, figures: dict[str, Any]) -> dict[str, di
     return targets
 
 
+def _micro_targets(config: BenchConfig, figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue #3's targets that apply to this run, keyed by the figure they judge."""
+    targets = {}
+    if "child_trace_count" in figures:
+        targets["child_trace_count"] = dict(
+            target=f"=={TRACE_TARGET} over >={config.num_arcs} arcs",
+            met=figures["child_trace_count"] == TRACE_TARGET and figures["distinct_arcs"] >= config.num_arcs,
+        )
+    search = MICRO_PRESETS["search"]
+    shape = (config.num_layers, config.num_blocks, config.out_filters, config.batch_size)
+    if "child_step_units" in figures and shape == (
+        search.num_layers, search.num_blocks, search.out_filters, search.batch_size
+    ):
+        targets["supernet_static_ratio"] = dict(
+            target=f"<={MICRO_RATIO_TARGET:.2f}", met=figures["supernet_static_ratio"] <= MICRO_RATIO_TARGET
+        )
+        targets["child_step_units"] = dict(
+            target=f"<={MICRO_SEARCH_UNITS_TARGET:g}", met=figures["child_step_units"] <= MICRO_SEARCH_UNITS_TARGET
+        )
+        targets["peak_rss_mib"] = dict(
+            target=f"<={MICRO_SEARCH_RSS_TARGET_MIB:g}", met=figures["peak_rss_mib"] <= MICRO_SEARCH_RSS_TARGET_MIB
+        )
+    final = MICRO_PRESETS["final"]
+    if figures.get("final_arc_is_original") and (config.num_layers, config.out_filters, config.batch_size) == (
+        final.num_layers, final.out_filters, final.batch_size
+    ):
+        targets["final_step_units"] = dict(
+            target=f"<={MICRO_FINAL_UNITS_TARGET:g}", met=figures["final_step_units"] <= MICRO_FINAL_UNITS_TARGET
+        )
+    return targets
+
+
 #: Targets per space: `(config, figures with units) -> {figure key: {"target": str, "met": bool}}`.
-TARGETS: dict[str, Callable[[BenchConfig, dict[str, Any]], dict[str, dict[str, Any]]]] = {"macro": _macro_targets}
+TARGETS: dict[str, Callable[[BenchConfig, dict[str, Any]], dict[str, dict[str, Any]]]] = {
+    "macro": _macro_targets,
+    "micro": _micro_targets,
+}
 
 
 def run(space: str, preset: str, config: BenchConfig, ref_size: int = REF_MATMUL_SIZE) -> dict[str, Any]:
@@ -544,7 +698,7 @@ _OVERRIDE_FLAGS = (
 def define_flags() -> None:
     """Defines the bench's own flags (only when run as a program)."""
     flags.DEFINE_enum("space", "macro", sorted(BENCHES), "Search space to benchmark.")
-    flags.DEFINE_string("preset", "small", "Preset of the space (macro: small, search, final).")
+    flags.DEFINE_string("preset", "small", "Preset of the space (small, search, final).")
     flags.DEFINE_integer("num_arcs", 20, "Sampled child steps must cover at least this many architectures.")
     flags.DEFINE_integer("seed", 0, "Seed of weights, synthetic data and the controller.")
     flags.DEFINE_string("json_out", None, "Also write the JSON results to this file.")

@@ -18,14 +18,17 @@ from absl import app, flags, logging
 
 from enas_tf2 import arch
 from enas_tf2.controllers.macro import MacroController
+from enas_tf2.controllers.micro import MicroController
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.data import cifar10
 from enas_tf2.errors import EnasError, FlagError
 from enas_tf2.flags import CIFAR10_INERT_FLAGS, define_cifar10_flags
 from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet
+from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet
 from enas_tf2.train.child import ChildTrainer
 from enas_tf2.train.loop import EpochLoop, LoopConfig
 from enas_tf2.train.monitor import Monitor
+from enas_tf2.train.optimizers import MomentumSGD
 from enas_tf2.train.schedules import CosineRestartsPerEpoch, StaircaseDecayPerEpoch
 from enas_tf2.train.search import Search, SearchConfig
 from enas_tf2.train.state import RunState, prepare_output_dir
@@ -36,18 +39,35 @@ CHILD_MOMENTUM = 0.9
 #: Controller LSTM size for CIFAR, hard-wired in the original main.
 CONTROLLER_LSTM_SIZE = 64
 MACRO_SEARCH_FOR = ("macro", "branch", "connection")
+#: The micro space always has these five ops (ENAS_SPEC.md 2.2).
+MICRO_NUM_BRANCHES = 5
 
 
 @dataclasses.dataclass(frozen=True)
-class MacroChildConfig:
-    """The child network's shape, from flags."""
+class ChildConfig:
+    """The child network's shape, from flags.
 
+    `space` is "macro" or "micro"; `fixed_arc` is an `arch.MacroArc` or
+    `arch.MicroArc` in final mode, None in search mode. `total_steps` (the
+    drop-path schedule's `S`) is filled in once the data size is known.
+    """
+
+    space: str
     num_layers: int
     out_filters: int
     num_branches: int
     keep_prob: float
-    fixed_arc: arch.MacroArc | None
-    compat_branch_bug: bool
+    fixed_arc: arch.MacroArc | arch.MicroArc | None
+    compat_branch_bug: bool = False
+    num_blocks: int = 5
+    use_aux_heads: bool = False
+    drop_path_keep_prob: float = 1.0
+    total_steps: int = 1
+
+
+def space() -> str:
+    """"micro" for --search_for=micro, else "macro" (macro, branch and connection)."""
+    return "micro" if FLAGS.search_for == "micro" else "macro"
 
 
 def _flag_is_default(name: str) -> bool:
@@ -60,9 +80,7 @@ def validate_flags() -> None:
     search_for = FLAGS.search_for
     if search_for is None:
         raise FlagError("--search_for is required: 'macro' (also 'branch'), 'connection', or 'micro'.")
-    if search_for == "micro":
-        raise FlagError("--search_for=micro: the micro (cell) space is not implemented yet (issue #3); use macro.")
-    if search_for not in MACRO_SEARCH_FOR:
+    if search_for not in MACRO_SEARCH_FOR + ("micro",):
         raise FlagError(f"--search_for={search_for!r} is unknown; expected one of macro, branch, connection, micro.")
     if FLAGS.child_fixed_arc is not None and FLAGS.controller_training:
         raise FlagError(
@@ -71,9 +89,17 @@ def validate_flags() -> None:
         )
     if FLAGS.child_fixed_arc is None and not FLAGS.controller_training and not FLAGS.summary_only:
         raise FlagError("Nothing to train: give --child_fixed_arc for a final run, or --controller_training to search.")
-    if FLAGS.child_num_branches not in arch.MACRO_NUM_BRANCHES:
+    if search_for == "micro":
+        if FLAGS.child_num_branches != MICRO_NUM_BRANCHES:
+            raise FlagError(f"--child_num_branches={FLAGS.child_num_branches}: the micro space has exactly 5 ops "
+                            "(the micro scripts pass --child_num_branches=5).")
+        if FLAGS.child_num_cells <= 0:
+            raise FlagError(f"--child_num_cells (blocks per micro cell) must be positive. Received: {FLAGS.child_num_cells}")
+        if not 0.0 < FLAGS.child_drop_path_keep_prob <= 1.0:
+            raise FlagError(f"--child_drop_path_keep_prob must be in (0, 1]. Received: {FLAGS.child_drop_path_keep_prob}")
+    elif FLAGS.child_num_branches not in arch.MACRO_NUM_BRANCHES:
         raise FlagError(f"--child_num_branches={FLAGS.child_num_branches}: the macro space has 4, 5 or 6 ops.")
-    if not FLAGS.controller_search_whole_channels:
+    if search_for != "micro" and not FLAGS.controller_search_whole_channels:
         raise FlagError(
             "--nocontroller_search_whole_channels (per-branch channel slices, ENAS_SPEC.md 2.1.2) is not supported; "
             "every original script uses --controller_search_whole_channels."
@@ -96,21 +122,49 @@ def warn_about_inert_flags() -> None:
     for name in CIFAR10_INERT_FLAGS:
         if not _flag_is_default(name):
             logging.warning("--%s=%s has no effect (as in the original).", name, FLAGS[name].value)
+    if space() == "micro":
+        if FLAGS.child_fixed_arc is None and FLAGS.child_drop_path_keep_prob < 1.0:
+            logging.warning("--child_drop_path_keep_prob has no effect in a micro search (as in the original, Q-9).")
+        for name in ("child_out_filters_scale", "controller_skip_target", "controller_skip_weight",
+                     "compat_macro_branch_bug"):
+            if not _flag_is_default(name):
+                logging.warning("--%s has no effect on the micro space.", name)
+        return
     if FLAGS.child_use_aux_heads:
         logging.warning("--child_use_aux_heads has no effect on the macro child (as in the original, Q-5).")
     if not _flag_is_default("child_drop_path_keep_prob"):
         logging.warning("--child_drop_path_keep_prob has no effect on the macro child (as in the original, Q-5).")
     if not _flag_is_default("controller_op_tanh_reduce"):
         logging.warning("--controller_op_tanh_reduce has no effect on the macro controller (as in the original, Q-6).")
+    if FLAGS.child_train_aux_head:
+        logging.warning("--child_train_aux_head has no effect on the macro child (it has no aux head).")
 
 
-def macro_child_config() -> MacroChildConfig:
+def child_config(total_steps: int = 1) -> ChildConfig:
+    """The child's configuration from flags; `total_steps` = num_epochs x batches per epoch."""
+    if space() == "micro":
+        fixed_arc = None
+        if FLAGS.child_fixed_arc is not None:
+            fixed_arc = arch.MicroArc.parse(FLAGS.child_fixed_arc, num_blocks=FLAGS.child_num_cells)
+        return ChildConfig(
+            space="micro",
+            num_layers=FLAGS.child_num_layers,
+            out_filters=FLAGS.child_out_filters,
+            num_branches=MICRO_NUM_BRANCHES,
+            keep_prob=FLAGS.child_keep_prob,
+            fixed_arc=fixed_arc,
+            num_blocks=FLAGS.child_num_cells,
+            use_aux_heads=FLAGS.child_use_aux_heads,
+            drop_path_keep_prob=FLAGS.child_drop_path_keep_prob,
+            total_steps=total_steps,
+        )
     fixed_arc = None
     if FLAGS.child_fixed_arc is not None:
         fixed_arc = arch.MacroArc.parse(
             FLAGS.child_fixed_arc, num_layers=FLAGS.child_num_layers, num_branches=6
         )
-    return MacroChildConfig(
+    return ChildConfig(
+        space="macro",
         num_layers=FLAGS.child_num_layers,
         out_filters=FLAGS.child_out_filters * FLAGS.child_out_filters_scale,
         num_branches=FLAGS.child_num_branches,
@@ -120,7 +174,30 @@ def macro_child_config() -> MacroChildConfig:
     )
 
 
-def build_child(config: MacroChildConfig) -> keras.Model:
+def build_child(config: ChildConfig) -> keras.Model:
+    if config.space == "micro":
+        if config.fixed_arc is not None:
+            model = MicroNetwork(
+                config.fixed_arc,
+                config.num_layers,
+                config.out_filters,
+                keep_prob=config.keep_prob,
+                drop_path_keep_prob=config.drop_path_keep_prob,
+                total_steps=config.total_steps,
+                use_aux_heads=config.use_aux_heads,
+                name="child",
+            )
+        else:
+            model = MicroSupernet(
+                config.num_layers,
+                config.num_blocks,
+                config.out_filters,
+                keep_prob=config.keep_prob,
+                use_aux_heads=config.use_aux_heads,
+                name="child",
+            )
+        model.build((None,) + cifar10.IMAGE_SHAPE)
+        return model
     if config.fixed_arc is not None:
         model = MacroNetwork(config.fixed_arc, config.out_filters, keep_prob=config.keep_prob, name="child")
     else:
@@ -136,7 +213,24 @@ def build_child(config: MacroChildConfig) -> keras.Model:
     return model
 
 
-def build_controller() -> MacroController:
+def optimized_variables(child: keras.Model) -> list:
+    """The weights the child optimiser updates: without the micro aux head's (Q-10) unless asked."""
+    if FLAGS.child_train_aux_head or not hasattr(child, "optimized_variables"):
+        return list(child.trainable_variables)
+    return child.optimized_variables
+
+
+def build_controller() -> MacroController | MicroController:
+    if space() == "micro":
+        return MicroController(
+            num_cells=FLAGS.child_num_cells,
+            num_branches=MICRO_NUM_BRANCHES,
+            lstm_size=CONTROLLER_LSTM_SIZE,
+            tanh_constant=FLAGS.controller_tanh_constant,
+            op_tanh_reduce=FLAGS.controller_op_tanh_reduce,
+            temperature=FLAGS.controller_temperature,
+            name="controller",
+        )
     controller = MacroController(
         num_layers=FLAGS.child_num_layers,
         num_branches=FLAGS.child_num_branches,
@@ -165,9 +259,13 @@ def count_params(variables) -> int:
 
 def summary_only() -> None:
     """Builds the model(s) for the flags, prints summaries and parameter counts."""
-    child = build_child(macro_child_config())
+    child = build_child(child_config())
     child.summary(expand_nested=False)
-    lines = [f"trainable_params={count_params(child.trainable_variables)}"]
+    lines = [f"trainable_params={count_params(optimized_variables(child))}"]
+    aux_head = getattr(child, "aux_head", None)
+    if aux_head is not None:
+        trained = "trained" if FLAGS.child_train_aux_head else "not trained, Q-10"
+        lines.append(f"aux_head_params={count_params(aux_head.trainable_variables)} ({trained})")
     if FLAGS.child_fixed_arc is None:
         controller = build_controller()
         controller.summary()
@@ -176,13 +274,14 @@ def summary_only() -> None:
 
 
 def final_command(arc_string: str) -> str:
-    """The command that trains a derived architecture from scratch (macro final script)."""
+    """The command that trains a derived architecture from scratch (the space's final script)."""
     args = [
-        "scripts/cifar10_macro_final.sh",
+        f"scripts/cifar10_{space()}_final.sh",
         f"--data_path={FLAGS.data_path}" if FLAGS.data_path else None,
         f"--data_source={FLAGS.data_source}" if FLAGS.data_source != "pickle" else None,
         f"--output_dir={os.path.join(FLAGS.output_dir, 'final')}",
         f"--child_num_layers={FLAGS.child_num_layers}",
+        f"--child_num_cells={FLAGS.child_num_cells}" if space() == "micro" else None,
         f"--child_fixed_arc={arc_string}",
     ]
     return " ".join(shlex.quote(a) for a in args if a)
@@ -197,7 +296,7 @@ def log_flags() -> None:
 
 def run() -> None:
     search = FLAGS.child_fixed_arc is None
-    child_config = macro_child_config()
+    child_config()  # parses --child_fixed_arc: a bad arc fails before anything else
     if not FLAGS.output_dir:
         prepare_output_dir(FLAGS.output_dir, reset=False)  # raises the missing-flag error
     # Data first: a wrong --data_path must fail before --reset_output_dir deletes a previous run.
@@ -215,9 +314,10 @@ def run() -> None:
             data, FLAGS.batch_size, cutout_size=FLAGS.child_cutout_size, seed=FLAGS.seed
         )
         eval_datasets = {"test": cifar10.make_eval_dataset(data.test_images, data.test_labels, data)}
-        child = build_child(child_config)
-        logging.info("Child: %s, %d trainable parameters", type(child).__name__, count_params(child.trainable_variables))
-        optimizer = keras.optimizers.SGD(
+        child = build_child(child_config(total_steps=FLAGS.num_epochs * num_train_batches))
+        child_variables = optimized_variables(child)
+        logging.info("Child: %s, %d trainable parameters", type(child).__name__, count_params(child_variables))
+        optimizer = MomentumSGD(
             learning_rate=child_learning_rate(num_train_batches), momentum=CHILD_MOMENTUM, nesterov=True
         )
         trackables = dict(child=child, child_optimizer=optimizer)
@@ -250,6 +350,7 @@ def run() -> None:
             grad_bound=FLAGS.child_grad_bound,
             clip_gradients=FLAGS.child_clip_gradients,
             jit_compile=FLAGS.jit_compile,
+            variables=child_variables,
         )
         state = RunState(FLAGS.output_dir, **trackables)
         state.restore_latest()
@@ -271,6 +372,7 @@ def run() -> None:
             results = loop.run()
             logging.info("Final run done: %s", results)
             return
+        arc_class = arch.MicroArc if space() == "micro" else arch.MacroArc
         search_run = Search(
             SearchConfig(
                 controller_train_every=FLAGS.controller_train_every,
@@ -284,8 +386,8 @@ def run() -> None:
             child_trainer,
             reward_batches=reward_iterator,
             derive_batch=next(iter(eval_datasets["valid"].unbatch().batch(FLAGS.batch_size).take(1))),
-            describe_arc=lambda a: arch.MacroArc.from_flat(a).describe(),
-            arc_to_string=lambda a: str(arch.MacroArc.from_flat(a)),
+            describe_arc=lambda a: arc_class.from_flat(a).describe(),
+            arc_to_string=lambda a: str(arc_class.from_flat(a)),
             monitor=monitor,
         )
         search_run.run()

@@ -56,7 +56,7 @@ def define_cifar10_flags() -> None:
     flags.DEFINE_integer("seed", None, "Random seed for weights, data order and the controller (None: random).")
 
     # Child.
-    flags.DEFINE_integer("child_num_layers", 5, "Macro: number of layers L.")
+    flags.DEFINE_integer("child_num_layers", 5, "Macro: number of layers L; micro: cells = this + 2.")
     flags.DEFINE_integer("child_num_cells", 5, "Micro: blocks per cell.")
     flags.DEFINE_integer("child_filter_size", 5, "No effect (unused in the original).")
     flags.DEFINE_integer("child_out_filters", 48, "F, the base channel count.")
@@ -88,6 +88,9 @@ def define_cifar10_flags() -> None:
     flags.DEFINE_boolean("child_use_aux_heads", False, "Micro only (the macro child ignores it, Q-5).")
     flags.DEFINE_boolean("child_sync_replicas", False, "No effect (TF1 sync-replicas only).")
     flags.DEFINE_integer("child_num_cell_layers", None, "No effect: passed by the original macro scripts, never defined (Q-21).")
+    flags.DEFINE_boolean("child_train_aux_head", False,
+                         "Micro: also train (and L2-regularise) the auxiliary head's weights. The original leaves "
+                         "them at their random initialisation while its loss trains the trunk (Q-10).")
     flags.DEFINE_boolean("compat_macro_branch_bug", False,
                          "Reproduce the original's Q-2 bug: a macro search layer always outputs its last branch "
                          "(max pool), whatever op the controller chose.")

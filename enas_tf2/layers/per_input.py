@@ -1,0 +1,174 @@
+"""Micro-search layers whose weights depend on which node they read (ENAS_SPEC.md 5.2).
+
+In the original micro search every separable conv and its batch norm keep one
+set of weights *per possible input node*: the kernels are stored as 2-D stacks
+`[num_inputs, ...]` and the row of the node the controller chose is used. This
+module stores them the same way, so parameter counts, the He-normal fan-in of
+the stacks (Q-23) and checkpoints' shapes mean the same thing as the original's.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from enas_tf2.layers.batch_norm import BN_EPSILON
+from enas_tf2.layers.initializers import he_normal
+
+
+class NodeArray:
+    """The nodes of a micro cell, readable by an int32 index tensor.
+
+    A supernet slot reads "node `index`" where `index` comes from the arc
+    tensor. The nodes live in a `tf.TensorArray` and the slot reads
+    `array.read(index)`: one element is fetched, nothing is stacked, and the
+    backward pass writes the slot's gradient into that one element of a
+    gradient array that sums every write. The alternatives each measured worse
+    on a search-size cell (10 reads of `[160, 32, 32, 20]` nodes, forward and
+    backward): `tf.gather` over `tf.stack(nodes)` copies every candidate and
+    took 1.8x the time of the static cell; `tf.switch_case` over the nodes is
+    as fast as static indexing, but its gradient materialises a zero tensor for
+    every unselected candidate of every slot, which doubled the peak memory.
+
+    Python ints index the plain list (static networks and the tests).
+
+    Args:
+        nodes: the first nodes (the cell's two calibrated inputs), one shape.
+    """
+
+    def __init__(self, nodes: Sequence[tf.Tensor]):
+        self.nodes = list(nodes)
+        self._array = tf.TensorArray(
+            self.nodes[0].dtype, size=0, dynamic_size=True, clear_after_read=False,
+            element_shape=self.nodes[0].shape,
+        )
+        for position, node in enumerate(self.nodes):
+            self._array = self._array.write(position, node)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __getitem__(self, position: int) -> tf.Tensor:
+        return self.nodes[position]
+
+    def append(self, node: tf.Tensor) -> None:
+        """Adds the next node (a block's output)."""
+        self._array = self._array.write(len(self.nodes), node)
+        self.nodes.append(node)
+
+    def read(self, index: tf.Tensor | int) -> tf.Tensor:
+        """`nodes[index]` for an int32 scalar tensor (or a Python int)."""
+        if isinstance(index, int):
+            return self.nodes[index]
+        return self._array.read(tf.cast(index, tf.int32))
+
+
+def per_input_batch_norm(
+    inputs: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float = BN_EPSILON
+) -> tf.Tensor:
+    """Batch-statistics normalisation with given `gamma`/`beta` and no moving averages.
+
+    The micro search's "per-input" BN (spec 3.1): it normalises with the
+    batch's own statistics also at evaluation time and keeps no state.
+    """
+    outputs, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+        x=inputs,
+        scale=gamma,
+        offset=beta,
+        mean=tf.constant([], tf.float32),
+        variance=tf.constant([], tf.float32),
+        epsilon=epsilon,
+        data_format="NHWC",
+        is_training=True,
+    )
+    return outputs
+
+
+@keras.saving.register_keras_serializable(package="enas_tf2")
+class PerInputSepConv(keras.layers.Layer):
+    """`ReLU -> depthwise kxk -> pointwise 1x1 -> per-input BN`, weights chosen by input node.
+
+    Weights (spec 5.2), for `n = num_inputs` possible input nodes and `F` channels:
+    depthwise `[n, k*k*F]`, pointwise `[n, F*F]`, BN `gamma, beta [n, F]`. Row
+    `index` of each is reshaped to the kernel the call uses. Keras' He-normal
+    takes the fan-in of a 2-D weight from its first axis, so the stacks start
+    with stddev `sqrt(2 / n)` exactly as the original's (Q-23).
+
+    Args:
+        filters: `F`, input and output channels.
+        kernel_size: `k` (3 or 5).
+        num_inputs: `n`, number of nodes the owning slot can read (`block + 2`).
+
+    Call arguments:
+        inputs: `[batch, h, w, F]`, the selected node.
+        index: int32 scalar tensor (or Python int) in `[0, n)`, the node's index.
+
+    Returns:
+        `[batch, h, w, F]`.
+    """
+
+    def __init__(self, filters: int, kernel_size: int, num_inputs: int, **kwargs):
+        super().__init__(**kwargs)
+        if filters <= 0 or kernel_size <= 0 or num_inputs <= 0:
+            raise ValueError(
+                "PerInputSepConv expects positive filters, kernel_size and num_inputs. Received: "
+                f"filters={filters}, kernel_size={kernel_size}, num_inputs={num_inputs}"
+            )
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.num_inputs = num_inputs
+
+    def build(self, input_shape=None):
+        n, k, f = self.num_inputs, self.kernel_size, self.filters
+        self.depthwise = self.add_weight(name="depthwise", shape=(n, k * k * f), initializer=he_normal())
+        self.pointwise = self.add_weight(name="pointwise", shape=(n, f * f), initializer=he_normal())
+        self.gamma = self.add_weight(name="gamma", shape=(n, f), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(n, f), initializer="zeros")
+        self.built = True
+
+    def select(self, index, selector: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The kernels and BN parameters for input node `index`.
+
+        Rows are read as `one_hot(index) . W`, whose gradient is dense (a
+        `tf.gather`'s sparse gradient cost about fifteen graph ops per weight to
+        densify, in a graph with over a thousand such weights). Callers that
+        choose the op with `tf.switch_case` select the rows *before* the switch:
+        reading variables inside the branches doubled the graph's size.
+
+        Args:
+            index: int32 scalar tensor, or a Python int for a static read.
+            selector: optional precomputed `one_hot(index, num_inputs)[None]`
+                (float32 `[1, n]`), shared by the layers of one slot.
+        """
+        k, f = self.kernel_size, self.filters
+        if selector is None and not isinstance(index, int):
+            selector = tf.one_hot(index, self.num_inputs, dtype=self.depthwise.dtype)[None]
+
+        def row(weight):
+            if isinstance(index, int):
+                return weight[index]
+            return tf.reshape(tf.matmul(selector, weight), [-1])
+
+        depthwise = tf.reshape(row(self.depthwise), [k, k, f, 1])
+        pointwise = tf.reshape(row(self.pointwise), [1, 1, f, f])
+        return depthwise, pointwise, row(self.gamma), row(self.beta)
+
+    @staticmethod
+    def apply(inputs: tf.Tensor, weights: tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        """`ReLU -> separable conv -> batch-stat BN` with weights from `select`."""
+        depthwise, pointwise, gamma, beta = weights
+        x = tf.nn.separable_conv2d(tf.nn.relu(inputs), depthwise, pointwise, strides=[1, 1, 1, 1], padding="SAME")
+        return per_input_batch_norm(x, gamma, beta)
+
+    def call(self, inputs, index):
+        return self.apply(inputs, self.select(index))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=self.kernel_size, num_inputs=self.num_inputs)
+        return config

@@ -1,0 +1,342 @@
+"""Tests of the micro search space: supernet, fixed network and their layers (ENAS_SPEC.md 5)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from enas_tf2 import arch
+from enas_tf2.layers.aux_head import AUX_LOSS_WEIGHT, AuxHead
+from enas_tf2.layers.drop_path import drop_path, drop_path_keep_prob
+from enas_tf2.layers.per_input import NodeArray, PerInputSepConv, per_input_batch_norm
+from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet, loose_end_mask, micro_pool_layers
+from enas_tf2.train.child import ChildTrainer
+
+IMAGE_SHAPE = (None, 32, 32, 3)
+
+
+def count(variables) -> int:
+    return int(sum(np.prod(v.shape) for v in variables))
+
+
+def random_micro_arc(rng: np.random.Generator, num_blocks: int) -> np.ndarray:
+    values = []
+    for _ in range(2):
+        for block in range(num_blocks):
+            for _ in range(2):
+                values += [rng.integers(0, block + 2), rng.integers(0, 5)]
+    return np.asarray(values, np.int32)
+
+
+# --- layers ---------------------------------------------------------------------------------------
+
+
+def test_micro_pool_layers():
+    assert micro_pool_layers(6) == (2, 5)
+    assert micro_pool_layers(15) == (5, 11)
+
+
+def test_node_array_read_equals_gather_and_direct_indexing():
+    nodes = [tf.fill([2, 3, 3, 4], float(i)) + tf.random.normal([2, 3, 3, 4]) for i in range(5)]
+
+    @tf.function
+    def select(index):
+        array = NodeArray(nodes[:2])
+        for node in nodes[2:]:
+            array.append(node)
+        return array.read(index), tf.gather(tf.stack(nodes), index)
+
+    for index in range(5):
+        chosen, gathered = select(tf.constant(index))
+        np.testing.assert_array_equal(chosen.numpy(), gathered.numpy())
+        np.testing.assert_array_equal(chosen.numpy(), nodes[index].numpy())
+    assert select.experimental_get_tracing_count() == 1
+
+
+def test_node_array_gradient_reaches_only_the_chosen_nodes_and_sums_repeated_reads():
+    nodes = [tf.Variable(tf.random.normal([1, 2, 2, 1])) for _ in range(4)]
+
+    @tf.function
+    def grads(first, second):
+        with tf.GradientTape() as tape:
+            array = NodeArray([tf.identity(node) for node in nodes])
+            loss = tf.reduce_sum(array.read(first) * 3.0) + tf.reduce_sum(array.read(second) * 2.0)
+        return tape.gradient(loss, nodes, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    result = [g.numpy() for g in grads(tf.constant(1), tf.constant(1))]
+    assert np.all(result[1] == 5.0)
+    assert not any(result[j].any() for j in (0, 2, 3))
+    result = [g.numpy() for g in grads(tf.constant(0), tf.constant(3))]
+    assert np.all(result[0] == 3.0) and np.all(result[3] == 2.0)
+    assert not any(result[j].any() for j in (1, 2))
+
+
+def test_per_input_sep_conv_uses_the_row_of_the_chosen_input():
+    layer = PerInputSepConv(filters=3, kernel_size=3, num_inputs=4)
+    layer.build()
+    layer.gamma.assign(np.arange(12, dtype=np.float32).reshape(4, 3) + 1.0)
+    layer.beta.assign(-np.arange(12, dtype=np.float32).reshape(4, 3))
+    x = tf.random.normal([4, 5, 5, 3])
+    for index in range(4):
+        out = layer(x, index=tf.constant(index)).numpy()
+        depthwise = layer.depthwise.numpy()[index].reshape(3, 3, 3, 1)
+        pointwise = layer.pointwise.numpy()[index].reshape(1, 1, 3, 3)
+        conv = tf.nn.separable_conv2d(tf.nn.relu(x), depthwise, pointwise, [1, 1, 1, 1], "SAME").numpy()
+        mean, var = conv.mean(axis=(0, 1, 2)), conv.var(axis=(0, 1, 2))
+        expected = (conv - mean) / np.sqrt(var + 1e-5) * layer.gamma.numpy()[index] + layer.beta.numpy()[index]
+        np.testing.assert_allclose(out, expected, atol=1e-4)
+        # Static (Python int) selection is the same computation.
+        np.testing.assert_allclose(layer(x, index=index).numpy(), out, atol=1e-6)
+
+
+def test_per_input_sep_conv_stores_stacked_weights_with_tiny_fan_in():
+    """Q-23: He-normal over `[n, k*k*F]` has fan_in = n, so stddev sqrt(2 / n)."""
+    layer = PerInputSepConv(filters=16, kernel_size=5, num_inputs=2)
+    layer.build()
+    assert tuple(layer.depthwise.shape) == (2, 5 * 5 * 16)
+    assert tuple(layer.pointwise.shape) == (2, 16 * 16)
+    assert tuple(layer.gamma.shape) == (2, 16) and tuple(layer.beta.shape) == (2, 16)
+    assert layer.non_trainable_variables == []  # no moving statistics
+    std = np.std(layer.depthwise.numpy())
+    assert 0.7 < std < 1.05, std  # sqrt(2/2) = 1 before truncation (~0.88 after)
+
+
+def test_per_input_batch_norm_always_uses_batch_statistics():
+    x = tf.random.normal([8, 4, 4, 2]) * 3.0 + 5.0
+    out = per_input_batch_norm(x, tf.ones([2]), tf.zeros([2])).numpy()
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1.0, atol=1e-3)
+
+
+def test_loose_end_mask_matches_micro_cell():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        arc = arch.MicroArc.from_flat(random_micro_arc(rng, 4))
+        for cell in arc.cells:
+            mask = loose_end_mask(tf.constant(cell.to_flat(), tf.int32), 6).numpy()
+            assert tuple(np.flatnonzero(mask)) == cell.loose_ends()
+
+
+def test_drop_path_keep_prob_schedule():
+    """Spec 5.4 with the micro_final values: S = 219240, 17 cells, final keep 0.6."""
+    total = 630 * 348
+    last = drop_path_keep_prob(16, 17, tf.constant(total - 1), total, 0.6)
+    np.testing.assert_allclose(float(last), 0.6, rtol=1e-6)
+    first_step = drop_path_keep_prob(16, 17, tf.constant(0), total, 0.6)
+    np.testing.assert_allclose(float(first_step), 1.0 - 0.4 / total, rtol=1e-6)
+    halfway_cell0 = drop_path_keep_prob(0, 17, tf.constant(total // 2 - 1), total, 0.6)
+    np.testing.assert_allclose(float(halfway_cell0), 1.0 - 0.5 * (1 / 17) * 0.4, rtol=1e-6)
+    beyond = drop_path_keep_prob(8, 17, tf.constant(10 * total), total, 0.6)
+    np.testing.assert_allclose(float(beyond), 1.0 - (9 / 17) * 0.4, rtol=1e-6)
+
+
+def test_drop_path_drops_whole_examples_and_rescales():
+    x = tf.ones([4000, 2, 2, 3])
+    out = drop_path(x, tf.constant(0.7), seed=tf.constant([1, 2])).numpy()
+    per_example = out.reshape(4000, -1)
+    assert np.all((per_example == 0.0).all(axis=1) | np.isclose(per_example, 1 / 0.7).all(axis=1))
+    kept = (per_example[:, 0] > 0).mean()
+    assert abs(kept - 0.7) < 0.03
+    assert abs(out.mean() - 1.0) < 0.05
+
+
+def test_aux_head_shapes_and_parameters():
+    head = AuxHead(10)
+    head.build((None, 8, 8, 720))
+    assert head(tf.zeros([2, 8, 8, 720])).shape == (2, 10)
+    # 1x1 conv 720*128, BN 2*128, 2x2 conv 2*2*128*768, BN 2*768, dense 768*10 (spec 5.3).
+    assert count(head.trainable_variables) == 494_848
+    assert tuple(head.conv.kernel.shape) == (2, 2, 128, 768)
+
+
+# --- fixed network --------------------------------------------------------------------------------
+
+SMALL_ARC = arch.MicroArc.parse("0 0 1 4   0 2 1 1")
+
+
+def test_small_fixed_network_parameter_count_by_hand():
+    """num_layers=3 (cells N R N R N), B=1, F=4; normal block sep3(0)+id(1), reduction avg(0)+sep5(1).
+
+    stem 3*3*3*12 + 24 = 348
+    cell 0 (N, F=4): pp 1x1 12->4 (48+8), p 1x1 12->4 (48+8), base 16+8, sep3 x2 (36+16+8)*2   = 256
+    cell 1 (R, F=8): pp 1x1 12->8 (96+16), p 1x1 4->8 (32+16), base 64+16, sep5 x2 (200+64+16)*2 = 800
+    cell 2 (N, F=8): pp FR 4->8 (16+16+16), base 80, sep3 x2 (72+64+16)*2                      = 432
+    cell 3 (R, F=16): pp 8->16 (128+32), p 8->16 (128+32), base 256+32, sep5 x2 (400+256+32)*2 = 1984
+    cell 4 (N, F=16): pp FR 8->16 (64+64+32), base 288, sep3 x2 (144+256+32)*2                 = 1312
+    dense 16*10 = 160                                                      total = 5292
+    """
+    net = MicroNetwork(SMALL_ARC, num_layers=3, out_filters=4, use_aux_heads=True)
+    net.build(IMAGE_SHAPE)
+    assert count(net.optimized_variables) == 5292
+    aux = 16 * 128 + 256 + 2 * 2 * 128 * 768 + 1536 + 768 * 10
+    assert count(net.aux_head.trainable_variables) == aux
+    assert count(net.trainable_variables) == 5292 + aux
+    assert [cell.output_shape_ for cell in net.cells] == [(32, 4), (16, 8), (16, 8), (8, 16), (8, 16)]
+
+
+def test_final_script_network_has_the_original_parameter_count():
+    """`cifar10_micro_final.sh`: 3,894,372 trained parameters, 494,848 in the aux head (spec 5.3)."""
+    net = MicroNetwork(
+        arch.MicroArc.parse(arch.MICRO_FINAL_ARC), num_layers=15, out_filters=36, keep_prob=0.8,
+        drop_path_keep_prob=0.6, total_steps=630 * 348, use_aux_heads=True,
+    )
+    net.build(IMAGE_SHAPE)
+    assert count(net.optimized_variables) == 3_894_372
+    assert count(net.aux_head.trainable_variables) == 494_848
+    expected = [180] * 5 + [288] + [360] * 5 + [576] + [720] * 5
+    assert [channels for _, channels in (cell.output_shape_ for cell in net.cells)] == expected
+
+
+def test_reduction_cell_reduces_loose_inputs():
+    arc = arch.MicroArc.parse("0 0 0 1   0 4 0 4")  # reduction: node 1 is loose
+    net = MicroNetwork(arc, num_layers=3, out_filters=4)
+    net.build(IMAGE_SHAPE)
+    reduction_cell = net.cells[1]
+    assert reduction_cell.loose_ends == (1, 2)
+    assert len(reduction_cell.loose_reductions) == 1
+    assert reduction_cell.output_shape_ == (16, 16)
+    assert net(tf.zeros([2, 32, 32, 3])).shape == (2, 10)
+
+
+def test_fixed_network_drop_path_only_in_training():
+    net = MicroNetwork(SMALL_ARC, num_layers=3, out_filters=4, drop_path_keep_prob=0.1, total_steps=1)
+    net.build(IMAGE_SHAPE)
+    x = tf.random.normal([16, 32, 32, 3])
+    np.testing.assert_allclose(net(x, training=False).numpy(), net(x, training=False).numpy())
+    step = tf.constant(10, tf.int64)
+    a, b = net(x, training=True, step=step).numpy(), net(x, training=True, step=step).numpy()
+    assert not np.allclose(a, b), "drop path should resample per call in training"
+
+
+def test_fixed_network_rejects_bad_drop_path():
+    with pytest.raises(ValueError, match="drop_path_keep_prob"):
+        MicroNetwork(SMALL_ARC, num_layers=3, out_filters=4, drop_path_keep_prob=0.0)
+
+
+# --- supernet -------------------------------------------------------------------------------------
+
+NUM_LAYERS, NUM_BLOCKS, FILTERS = 1, 2, 4
+
+
+@pytest.fixture(scope="module")
+def supernet():
+    net = MicroSupernet(NUM_LAYERS, NUM_BLOCKS, FILTERS, use_aux_heads=True, name="child")
+    net.build(IMAGE_SHAPE)
+    return net
+
+
+def test_supernet_always_runs_in_training_mode(supernet):
+    """Q-8: eval calls use batch statistics too, so training=False changes nothing."""
+    x = tf.random.normal([4, 32, 32, 3])
+    arc = tf.constant(random_micro_arc(np.random.default_rng(0), NUM_BLOCKS))
+    np.testing.assert_allclose(
+        supernet(x, arc=arc, training=False).numpy(), supernet(x, arc=arc, training=True).numpy(), atol=1e-5
+    )
+
+
+def test_supernet_equals_static_network_with_the_same_weights(supernet):
+    rng = np.random.default_rng(1)
+    x = tf.random.normal([4, 32, 32, 3])
+    for _ in range(2):
+        values = random_micro_arc(rng, NUM_BLOCKS)
+        static = MicroSupernet(
+            NUM_LAYERS, NUM_BLOCKS, FILTERS, static_arc=arch.MicroArc.from_flat(values), name="child"
+        )
+        static.build(IMAGE_SHAPE)
+        by_path = {v.path: v for v in supernet.variables}
+        for variable in static.variables:
+            variable.assign(by_path[variable.path])
+        assert count(static.trainable_variables) < count(supernet.trainable_variables)
+        np.testing.assert_allclose(
+            supernet(x, arc=tf.constant(values)).numpy(), static(x).numpy(), atol=1e-4, rtol=1e-4
+        )
+
+
+def test_supernet_search_script_shapes():
+    """micro_search: F=20, 8 cells N N R N N R N N; aux head on cell 6 (8x8x80); dense 80 -> 10."""
+    net = MicroSupernet(6, 5, 20, keep_prob=0.9, use_aux_heads=True)
+    assert [cell.filters for cell in net.cells] == [20, 20, 40, 40, 40, 80, 80, 80]
+    assert net.aux_cell == 6 and net._aux_input_shape == (8, 8, 80)
+    assert [layer.filters for layer in net.reductions] == [40, 80]
+    # Stacked weights as the original: block k has k + 2 rows, the 1x1 closing conv B + 2 rows.
+    cell = net.cells[0]
+    cell.build()
+    assert [slot.num_inputs for slot in cell.slots] == [2, 2, 3, 3, 4, 4, 5, 5, 6, 6]
+    assert tuple(cell.out_kernel.shape) == (7, 400)
+
+
+@pytest.fixture(scope="module")
+def search_trainer(supernet):
+    optimizer = keras.optimizers.SGD(0.1)
+    return ChildTrainer(supernet, optimizer, l2_reg=0.0, variables=supernet.optimized_variables)
+
+
+def test_search_step_traces_once_and_moves_only_the_chosen_weights(supernet, search_trainer):
+    rng = np.random.default_rng(2)
+    x = tf.random.normal([8, 32, 32, 3])
+    y = tf.constant(np.arange(8) % 10, tf.int32)
+    aux_before = [v.numpy().copy() for v in supernet.aux_head.trainable_variables]
+    for _ in range(3):
+        search_trainer.train_step((x, y), arc=tf.constant(random_micro_arc(rng, NUM_BLOCKS)))
+    assert search_trainer.train_step.experimental_get_tracing_count() == 1
+    # Q-10: the aux head's weights are not optimised.
+    for before, variable in zip(aux_before, supernet.aux_head.trainable_variables):
+        np.testing.assert_array_equal(before, variable.numpy())
+
+    # Normal cell: block 0 = sep3(node 1) + max_pool(node 0); block 1 = identity(2) + sep5(0).
+    values = np.array([1, 0, 0, 3, 2, 4, 0, 1] + [0, 2, 1, 2, 0, 4, 1, 4], np.int32)
+    cell = supernet.cells[0]  # a normal cell (pool layers are 0 and 1 only when num_layers < 3)
+    if 0 in supernet.pool_layers:
+        cell = supernet.cells[2]
+    before = {v.path: v.numpy().copy() for v in cell.trainable_variables}
+    search_trainer.train_step((x, y), arc=tf.constant(values))
+    moved = {v.path for v in cell.trainable_variables if not np.array_equal(before[v.path], v.numpy())}
+    slot_00 = cell.slots[0]
+    # The chosen sep3 stack moved, only in row 1 (its input node).
+    for layer in slot_00.sep_conv_3:
+        assert layer.depthwise.path in moved
+        delta = np.abs(layer.depthwise.numpy() - before[layer.depthwise.path]).sum(axis=1)
+        assert delta[1] > 0 and delta[0] == 0
+    # The unchosen sep5 stack of the same slot did not move.
+    for layer in slot_00.sep_conv_5:
+        for variable in layer.trainable_variables:
+            assert variable.path not in moved
+    # The closing 1x1 kernel moved only in the loose-end rows (nodes 3; 0, 1, 2 are used).
+    delta = np.abs(cell.out_kernel.numpy() - before[cell.out_kernel.path]).sum(axis=1)
+    assert delta[3] > 0 and not delta[:3].any()
+    assert search_trainer.train_step.experimental_get_tracing_count() == 1
+
+
+# --- auxiliary loss weighting ---------------------------------------------------------------------
+
+
+class TwoHeads(keras.Model):
+    """Logits `x.w` and aux logits `x.u`, to check the trainer's loss weighting."""
+
+    def __init__(self):
+        super().__init__(name="two_heads")
+        self.w = self.add_weight(shape=(3, 4), initializer="random_normal", name="w")
+        self.aux_head = keras.layers.Dense(4, use_bias=False, name="aux")
+        self.aux_head.build((None, 3))
+
+    def call(self, x, arc=None, training=None, return_aux=False):
+        logits = tf.matmul(x, self.w)
+        return (logits, self.aux_head(x)) if return_aux else logits
+
+
+def test_trainer_adds_the_aux_loss_with_weight_0_4():
+    model = TwoHeads()
+    model.build((None, 3))
+    x = tf.random.normal([5, 3])
+    y = tf.constant([0, 1, 2, 3, 0])
+    u_before = model.aux_head.kernel.numpy().copy()
+    with tf.GradientTape() as tape:
+        aux_ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=model.aux_head(x)))
+    expected_u_grad = AUX_LOSS_WEIGHT * tape.gradient(aux_ce, model.aux_head.kernel).numpy()
+    trainer = ChildTrainer(model, keras.optimizers.SGD(1.0), l2_reg=0.0)
+    logs = trainer.train_step((x, y))
+    np.testing.assert_allclose(float(logs["aux_loss"]), float(aux_ce), rtol=1e-5)
+    np.testing.assert_allclose(u_before - model.aux_head.kernel.numpy(), expected_u_grad, rtol=1e-4, atol=1e-6)
+    assert AUX_LOSS_WEIGHT == 0.4
