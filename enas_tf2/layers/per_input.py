@@ -45,7 +45,7 @@ class NodeArray:
             element_shape=self.nodes[0].shape,
         )
         for position, node in enumerate(self.nodes):
-            self._array = self._array.write(position, node)
+            self._write(position, node)
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -53,9 +53,15 @@ class NodeArray:
     def __getitem__(self, position: int) -> tf.Tensor:
         return self.nodes[position]
 
+    def _write(self, position: int, node: tf.Tensor) -> None:
+        self._array = self._array.write(position, node)
+        # The last node is often never read through the array (no later block); without
+        # this TensorFlow logs a "never used" error for that write.
+        self._array.mark_used()
+
     def append(self, node: tf.Tensor) -> None:
         """Adds the next node (a block's output)."""
-        self._array = self._array.write(len(self.nodes), node)
+        self._write(len(self.nodes), node)
         self.nodes.append(node)
 
     def read(self, index: tf.Tensor | int) -> tf.Tensor:
