@@ -57,7 +57,9 @@ class NodeArray:
         self._array = self._array.write(position, node)
         # The last node is often never read through the array (no later block); without
         # this TensorFlow logs a "never used" error for that write.
-        self._array.mark_used()
+        mark_used = getattr(self._array, "mark_used", None)  # only eager arrays are wrapped
+        if mark_used is not None:
+            mark_used()
 
     def append(self, node: tf.Tensor) -> None:
         """Adds the next node (a block's output)."""
