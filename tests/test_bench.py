@@ -59,6 +59,31 @@ def test_final_mode_times_a_fixed_network():
     assert bench.TARGETS["macro"](config, figures) == {}
 
 
+@pytest.mark.slow
+def test_micro_search_bench_on_a_tiny_supernet():
+    config = bench.BenchConfig(
+        mode="search", num_layers=1, out_filters=4, batch_size=4, steps=2, num_arcs=2, num_branches=5,
+        num_static_arcs=1, controller_steps=1, num_aggregate=2, num_blocks=2, use_aux_heads=True,
+    )
+    results = bench.run("micro", "small", config, ref_size=256)
+    assert results["child_trace_count"] == 1 and results["given_arc_trace_count"] == 1
+    assert results["controller_trace_count"] == 1
+    assert results["supernet_static_ratio"] > 0
+    # Only the trace target applies away from the search size.
+    assert set(results["targets"]) == {"child_trace_count"}
+
+
+def test_micro_final_bench_counts_trained_parameters():
+    config = bench.BenchConfig(
+        mode="final", num_layers=3, out_filters=4, batch_size=4, steps=1, num_branches=5, num_blocks=5,
+        use_aux_heads=True, drop_path_keep_prob=0.6,
+    )
+    figures = bench.bench_micro(config)
+    assert figures["final_trace_count"] == 1 and figures["final_arc_is_original"]
+    figures["final_step_units"] = 1.0
+    assert bench.TARGETS["micro"](config, figures) == {}  # the final target needs the script's size
+
+
 def test_format_table_marks_targets():
     results = dict(
         space="macro", preset="x", config={}, child_trace_count=2, peak_rss_mib=100.0,
