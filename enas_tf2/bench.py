@@ -212,9 +212,7 @@ def _child_trainer(model: keras.Model, config: BenchConfig, sample_arc=None) -> 
     """Builds `model` and its Nesterov-SGD trainer as the search and final loops do."""
     model.build((None, 32, 32, 3))
     optimizer = MomentumSGD(CHILD_LR, momentum=0.9, nesterov=True)
-    # The micro child leaves its aux head out of the optimiser, as the original (Q-10).
-    variables = getattr(model, "optimized_variables", None)
-    return ChildTrainer(model, optimizer, config.l2_reg, sample_arc=sample_arc, variables=variables)
+    return ChildTrainer(model, optimizer, config.l2_reg, sample_arc=sample_arc)
 
 
 def _median(times: list[float]) -> float:
@@ -513,60 +511,51 @@ TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def _trace_target(config: BenchConfig, figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One trace of the sampled child step over at least `num_arcs` architectures (every space)."""
+    if "child_trace_count" not in figures:
+        return {}
+    met = figures["child_trace_count"] == TRACE_TARGET and figures["distinct_arcs"] >= config.num_arcs
+    return {"child_trace_count": dict(target=f"=={TRACE_TARGET} over >={config.num_arcs} arcs", met=met)}
+
+
+def _at_most(figures: dict[str, Any], key: str, limit: float) -> dict[str, dict[str, Any]]:
+    """The target `figures[key] <= limit`."""
+    return {key: dict(target=f"<={limit:g}", met=figures[key] <= limit)}
+
+
 def _macro_targets(config: BenchConfig, figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The issue's targets that apply to this run, keyed by the figure they judge."""
-    targets = {}
-    if "child_trace_count" in figures:
-        targets["child_trace_count"] = dict(
-            target=f"=={TRACE_TARGET} over >={config.num_arcs} arcs",
-            met=figures["child_trace_count"] == TRACE_TARGET and figures["distinct_arcs"] >= config.num_arcs,
-        )
+    targets = _trace_target(config, figures)
     search = MACRO_PRESETS["search"]
     search_shape = (search.num_layers, search.out_filters, search.batch_size)
     if "supernet_static_ratio" in figures and (config.num_layers, config.out_filters, config.batch_size) == search_shape:
-        targets["supernet_static_ratio"] = dict(
-            target=f"<={RATIO_TARGET:.2f}", met=figures["supernet_static_ratio"] <= RATIO_TARGET
-        )
+        targets.update(_at_most(figures, "supernet_static_ratio", RATIO_TARGET))
     final = MACRO_PRESETS["final"]
     if (
         figures.get("final_arc_is_original")
         and (config.out_filters, config.batch_size) == (final.out_filters, final.batch_size)
     ):
-        targets["final_step_units"] = dict(
-            target=f"<={FINAL_UNITS_TARGET:g}", met=figures["final_step_units"] <= FINAL_UNITS_TARGET
-        )
+        targets.update(_at_most(figures, "final_step_units", FINAL_UNITS_TARGET))
     return targets
 
 
 def _micro_targets(config: BenchConfig, figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Issue #3's targets that apply to this run, keyed by the figure they judge."""
-    targets = {}
-    if "child_trace_count" in figures:
-        targets["child_trace_count"] = dict(
-            target=f"=={TRACE_TARGET} over >={config.num_arcs} arcs",
-            met=figures["child_trace_count"] == TRACE_TARGET and figures["distinct_arcs"] >= config.num_arcs,
-        )
+    targets = _trace_target(config, figures)
     search = MICRO_PRESETS["search"]
     shape = (config.num_layers, config.num_blocks, config.out_filters, config.batch_size)
     if "child_step_units" in figures and shape == (
         search.num_layers, search.num_blocks, search.out_filters, search.batch_size
     ):
-        targets["supernet_static_ratio"] = dict(
-            target=f"<={MICRO_RATIO_TARGET:.2f}", met=figures["supernet_static_ratio"] <= MICRO_RATIO_TARGET
-        )
-        targets["child_step_units"] = dict(
-            target=f"<={MICRO_SEARCH_UNITS_TARGET:g}", met=figures["child_step_units"] <= MICRO_SEARCH_UNITS_TARGET
-        )
-        targets["peak_rss_mib"] = dict(
-            target=f"<={MICRO_SEARCH_RSS_TARGET_MIB:g}", met=figures["peak_rss_mib"] <= MICRO_SEARCH_RSS_TARGET_MIB
-        )
+        targets.update(_at_most(figures, "supernet_static_ratio", MICRO_RATIO_TARGET))
+        targets.update(_at_most(figures, "child_step_units", MICRO_SEARCH_UNITS_TARGET))
+        targets.update(_at_most(figures, "peak_rss_mib", MICRO_SEARCH_RSS_TARGET_MIB))
     final = MICRO_PRESETS["final"]
     if figures.get("final_arc_is_original") and (config.num_layers, config.out_filters, config.batch_size) == (
         final.num_layers, final.out_filters, final.batch_size
     ):
-        targets["final_step_units"] = dict(
-            target=f"<={MICRO_FINAL_UNITS_TARGET:g}", met=figures["final_step_units"] <= MICRO_FINAL_UNITS_TARGET
-        )
+        targets.update(_at_most(figures, "final_step_units", MICRO_FINAL_UNITS_TARGET))
     return targets
 
 

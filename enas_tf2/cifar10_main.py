@@ -214,10 +214,11 @@ def build_child(config: ChildConfig) -> keras.Model:
 
 
 def optimized_variables(child: keras.Model) -> list:
-    """The weights the child optimiser updates: without the micro aux head's (Q-10) unless asked."""
-    if FLAGS.child_train_aux_head or not hasattr(child, "optimized_variables"):
+    """The weights the child optimiser updates: `ChildTrainer`'s default (no micro aux head, Q-10),
+    or every trainable weight with `--child_train_aux_head`."""
+    if FLAGS.child_train_aux_head:
         return list(child.trainable_variables)
-    return child.optimized_variables
+    return list(getattr(child, "optimized_variables", child.trainable_variables))
 
 
 def build_controller() -> MacroController | MicroController:

@@ -19,7 +19,7 @@ from enas_tf2 import arch
 from enas_tf2.controllers import reinforce
 from enas_tf2.controllers.attention import ControllerAttention
 from enas_tf2.controllers.lstm import ControllerLSTMCell, controller_initializer
-from enas_tf2.errors import ArcError, EnasError, FlagError
+from enas_tf2.errors import EnasError, FlagError
 
 #: Values of `search_for` (the original's `--search_for`): "macro" and "branch"
 #: sample ops and skips; "connection" keeps every op at 0 and samples skips only.
@@ -168,14 +168,9 @@ class MacroController(keras.Model):
         if forced_arc is None and rng is None:
             raise EnasError("MacroController.sample needs an rng to sample with, or a forced_arc to score.")
         if forced_arc is not None:
-            forced_arc = tf.cast(tf.convert_to_tensor(forced_arc), tf.int32)
-            if forced_arc.shape.rank != 1 or (
-                forced_arc.shape[0] is not None and forced_arc.shape[0] != self.arc_length
-            ):
-                raise ArcError(
-                    f"forced_arc has shape {forced_arc.shape}; expected [{self.arc_length}] "
-                    f"(L + L(L-1)/2 for L={self.num_layers} layers)."
-                )
+            forced_arc = reinforce.check_forced_arc(
+                forced_arc, self.arc_length, f"L + L(L-1)/2 for L={self.num_layers} layers"
+            )
 
         skip_targets = tf.constant([1.0 - self.skip_target, self.skip_target], dtype=tf.float32)
         state = self.lstm.zero_state(1)

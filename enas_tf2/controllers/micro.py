@@ -23,7 +23,7 @@ from enas_tf2 import arch
 from enas_tf2.controllers import reinforce
 from enas_tf2.controllers.attention import ControllerAttention
 from enas_tf2.controllers.lstm import ControllerLSTMCell, controller_initializer
-from enas_tf2.errors import ArcError, EnasError, FlagError
+from enas_tf2.errors import EnasError, FlagError
 
 #: Ops per block input; the micro space has exactly these (`arch.MICRO_OP_NAMES`).
 NUM_BRANCHES = len(arch.MICRO_OP_NAMES)
@@ -288,15 +288,11 @@ class MicroController(keras.Model):
         if forced_arc is None and rng is None:
             raise EnasError("MicroController.sample needs an rng to sample with, or a forced_arc to score.")
         if forced_arc is not None:
-            forced_arc = tf.cast(tf.convert_to_tensor(forced_arc), tf.int32)
-            if forced_arc.shape.rank != 1 or (
-                forced_arc.shape[0] is not None and forced_arc.shape[0] != self.arc_length
-            ):
-                raise ArcError(
-                    f"forced_arc has shape {forced_arc.shape}; expected [{self.arc_length}] "
-                    f"(8 * B for B={self.num_cells} blocks per cell: the normal cell's 4 * B ints, "
-                    f"then the reduction cell's)."
-                )
+            forced_arc = reinforce.check_forced_arc(
+                forced_arc,
+                self.arc_length,
+                f"8 * B for B={self.num_cells} blocks per cell: the normal cell's 4 * B ints, then the reduction cell's",
+            )
             if tf.executing_eagerly():
                 # Concrete values: name the bad token instead of failing inside tf.gather.
                 arch.MicroArc.from_flat(forced_arc.numpy())

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from enas_tf2.errors import ArcError
+
 
 def logit_postprocess(
     logits: tf.Tensor, temperature: float | None = None, tanh_constant: float | None = None
@@ -39,6 +41,20 @@ def logit_postprocess(
     if tanh_constant is not None:
         logits = tanh_constant * tf.tanh(logits)
     return logits
+
+
+def check_forced_arc(forced_arc, arc_length: int, layout: str) -> tf.Tensor:
+    """`forced_arc` as int32, or an ArcError if its static shape is not `[arc_length]`.
+
+    Args:
+        forced_arc: the arc a controller is asked to score (any int tensor-like).
+        arc_length: the controller's `arc_length`.
+        layout: how that length comes about, for the message (e.g. "8 * B for B=5 ...").
+    """
+    forced_arc = tf.cast(tf.convert_to_tensor(forced_arc), tf.int32)
+    if forced_arc.shape.rank != 1 or (forced_arc.shape[0] is not None and forced_arc.shape[0] != arc_length):
+        raise ArcError(f"forced_arc has shape {forced_arc.shape}; expected [{arc_length}] ({layout}).")
+    return forced_arc
 
 
 def sample_categorical(logits: tf.Tensor, rng: tf.random.Generator) -> tf.Tensor:

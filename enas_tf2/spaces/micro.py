@@ -604,7 +604,6 @@ class MicroSupernet(_MicroBase):
                 prev_prev, prev = prev, out
             if cell_index == self.aux_cell:
                 self._aux_input_shape = (out[0], out[0], out[1])
-        self._input_shapes = None
 
     def _effective_training(self, training):
         return True if self.search_training_mode else bool(training)

@@ -65,9 +65,9 @@ class ChildTrainer:
         grad_bound: per-tensor clip norm, used only with `clip_gradients`.
         clip_gradients: really clip (off: the original's behaviour).
         jit_compile: XLA-compile the steps.
-        variables: the weights to optimise and regularise; default all of the
-            model's trainable weights (the micro child leaves out its aux head,
-            Q-10).
+        variables: the weights to optimise and regularise; default the model's
+            `optimized_variables` if it defines them (the micro child: all but
+            its aux head, Q-10), else all its trainable weights.
     """
 
     def __init__(
@@ -91,7 +91,9 @@ class ChildTrainer:
         self.nonfinite = tf.Variable(False, trainable=False, name="nonfinite_loss_seen")
         if not model.built:
             raise ValueError("ChildTrainer needs a built model: call model.build(input_shape) first.")
-        self.variables = list(model.trainable_variables if variables is None else variables)
+        if variables is None:
+            variables = getattr(model, "optimized_variables", model.trainable_variables)
+        self.variables = list(variables)
         self.use_aux = getattr(model, "aux_head", None) is not None
         self.use_step = bool(getattr(model, "uses_step_counter", False))
         # Slots must exist before the first trace, or the step traces twice.
