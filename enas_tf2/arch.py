@@ -872,6 +872,15 @@ def detect_ptb_arc_format(num_tokens: int) -> str:
     return "original" if num_tokens % 2 else "enas_lm"
 
 
+def ptb_arc_format_of(text: str | Sequence[int] | np.ndarray) -> str:
+    """Returns the encoding "auto" parsing reads `text` in (by its token count's parity).
+
+    Raises:
+        ArcError: `text` has no tokens or a token that is not an integer.
+    """
+    return detect_ptb_arc_format(len(_flat_tokens(text, "PTB")))
+
+
 def _ptb_activation_help(arc_format: str) -> str:
     """Returns `0 tanh, 1 relu, ...` in the id order of `arc_format`."""
     names = PTB_ENAS_LM_ACTIVATION_NAMES if arc_format == "enas_lm" else PTB_ACTIVATION_NAMES

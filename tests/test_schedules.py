@@ -147,3 +147,19 @@ def test_staircase_matches_spec_formula():
 def test_staircase_invalid_args_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         StaircaseDecayPerEpoch(0.1, 0.1, **kwargs)
+
+
+def test_staircase_ptb_options_match_original_formula():
+    """ENAS_SPEC.md 8.4: decay from epoch dec_start, floor dec_min, constant warm-up steps."""
+    nb, lr, rate, start, every, floor = 7, 20.0, 0.5, 2, 1, 3.0
+    schedule = StaircaseDecayPerEpoch(lr, rate, every, nb, dec_start=start, dec_min=floor)
+    for step in range(0, 12 * nb):
+        expected = max(lr * rate ** (max(step - start * nb, 0) // (every * nb)), floor)
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-6), step
+    assert float(schedule((start + every) * nb - 1)) == pytest.approx(lr)
+    assert float(schedule((start + every) * nb)) == pytest.approx(lr * rate)
+    assert float(schedule(100 * nb)) == pytest.approx(floor)
+    warm = StaircaseDecayPerEpoch(lr, rate, every, nb, warmup_val=0.1, warmup_steps=5)
+    assert [float(warm(s)) for s in (0, 4, 5)] == pytest.approx([0.1, 0.1, lr])
+    clone = StaircaseDecayPerEpoch.from_config(schedule.get_config())
+    assert float(clone(5 * nb)) == pytest.approx(float(schedule(5 * nb)))

@@ -631,3 +631,33 @@ def make_test_dataset(ids: np.ndarray, bptt: int = TEST_BPTT) -> tf.data.Dataset
         DataError: as `batchify` / `make_window_dataset`.
     """
     return make_window_dataset(batchify(ids, TEST_BATCH_SIZE), bptt, include_remainder=True)
+
+
+def make_random_window_dataset(stream: np.ndarray, bptt: int, seed: int | None = None) -> tf.data.Dataset:
+    """Returns an endless dataset of `(x, y)` windows at uniformly random starts.
+
+    The original's controller reward window (ENAS_SPEC.md 8.6): start `i ~ U{0, ..., batch_len -
+    bptt - 1}`, inputs `stream[:, i:i+bptt]`, targets shifted by one; no state carry.
+
+    Raises:
+        DataError: the stream is too short for one window, or as `_check_stream`.
+    """
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    stream = _check_stream(stream)
+    bptt = _check_positive("bptt", bptt)
+    batch_size, batch_len = stream.shape
+    num_starts = batch_len - bptt
+    if num_starts < 1:
+        raise DataError(
+            f"a stream of {batch_len} columns has no window of bptt={bptt} (a window needs bptt + 1 columns)."
+        )
+    data = tf.constant(stream, dtype=tf.int32)
+
+    def slice_window(value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        start = tf.cast(value % num_starts, tf.int32)
+        x = tf.ensure_shape(data[:, start : start + bptt], [batch_size, bptt])
+        y = tf.ensure_shape(data[:, start + 1 : start + bptt + 1], [batch_size, bptt])
+        return x, y
+
+    return tf.data.Dataset.random(seed=seed).map(slice_window)

@@ -83,31 +83,68 @@ class CosineRestartsPerEpoch(keras.optimizers.schedules.LearningRateSchedule):
 
 @keras.saving.register_keras_serializable(package="enas_tf2")
 class StaircaseDecayPerEpoch(keras.optimizers.schedules.LearningRateSchedule):
-    """`lr * dec_rate ** floor(step / (dec_every * num_train_batches))` (spec 7.1, non-cosine).
+    """`lr * dec_rate ** floor(max(step - dec_start * nb, 0) / (dec_every * nb))` (spec 7.1, 8.4).
+
+    The CIFAR main decays from step 0; the PTB main (ENAS_SPEC.md 8.4) starts decaying at epoch
+    `dec_start`, floors the LR at `dec_min`, and may hold a constant `warmup_val` for the first
+    `warmup_steps` steps (`--child_lr_warmup_val/steps`).
 
     Args:
         lr: initial LR (`--child_lr`).
         dec_rate: decay factor (`--child_lr_dec_rate`).
         dec_every: decay period in epochs (`--child_lr_dec_every`).
-        num_train_batches: child steps per epoch.
+        num_train_batches: child steps per epoch (`nb`).
+        dec_start: epoch at which the decay starts (`--child_lr_dec_start`, PTB only).
+        dec_min: LR floor, or None (`--child_lr_dec_min`).
+        warmup_val: LR of the warm-up steps, or None for no warm-up.
+        warmup_steps: number of warm-up steps.
     """
 
-    def __init__(self, lr: float, dec_rate: float, dec_every: int, num_train_batches: int):
-        if dec_every <= 0 or num_train_batches <= 0:
+    def __init__(
+        self,
+        lr: float,
+        dec_rate: float,
+        dec_every: int,
+        num_train_batches: int,
+        dec_start: int = 0,
+        dec_min: float | None = None,
+        warmup_val: float | None = None,
+        warmup_steps: int = 0,
+    ):
+        if dec_every <= 0 or num_train_batches <= 0 or dec_start < 0 or warmup_steps < 0:
             raise ValueError(
-                f"StaircaseDecayPerEpoch needs dec_every > 0 and num_train_batches > 0. "
-                f"Received: dec_every={dec_every}, num_train_batches={num_train_batches}"
+                f"StaircaseDecayPerEpoch needs dec_every > 0, num_train_batches > 0, dec_start >= 0 and "
+                f"warmup_steps >= 0. Received: dec_every={dec_every}, num_train_batches={num_train_batches}, "
+                f"dec_start={dec_start}, warmup_steps={warmup_steps}"
             )
         self.lr = float(lr)
         self.dec_rate = float(dec_rate)
         self.dec_every = int(dec_every)
         self.num_train_batches = int(num_train_batches)
+        self.dec_start = int(dec_start)
+        self.dec_min = None if dec_min is None else float(dec_min)
+        self.warmup_val = None if warmup_val is None else float(warmup_val)
+        self.warmup_steps = int(warmup_steps)
 
     def __call__(self, step):
-        decays = tf.cast(tf.cast(step, tf.int64) // (self.dec_every * self.num_train_batches), tf.float32)
-        return self.lr * tf.pow(self.dec_rate, decays)
+        step = tf.cast(step, tf.int64)
+        decay_steps = tf.maximum(step - self.dec_start * self.num_train_batches, 0)
+        decays = tf.cast(decay_steps // (self.dec_every * self.num_train_batches), tf.float32)
+        lr = self.lr * tf.pow(self.dec_rate, decays)
+        if self.dec_min is not None:
+            lr = tf.maximum(lr, self.dec_min)
+        if self.warmup_val is not None and self.warmup_steps > 0:
+            lr = tf.where(step < self.warmup_steps, tf.constant(self.warmup_val, tf.float32), lr)
+        return lr
 
     def get_config(self):
         return dict(
-            lr=self.lr, dec_rate=self.dec_rate, dec_every=self.dec_every, num_train_batches=self.num_train_batches
+            lr=self.lr,
+            dec_rate=self.dec_rate,
+            dec_every=self.dec_every,
+            num_train_batches=self.num_train_batches,
+            dec_start=self.dec_start,
+            dec_min=self.dec_min,
+            warmup_val=self.warmup_val,
+            warmup_steps=self.warmup_steps,
         )
