@@ -1,6 +1,6 @@
 """Step-time benchmark of the search and final networks, in machine-independent units.
 
-    python -m enas_tf2.bench --space=macro|micro --preset=small|search|final
+    python -m enas_tf2.bench --space=macro|micro|ptb --preset=small|search|final
 
 Every step time is also given in *units*: the step's seconds divided by the
 median seconds of a 2048x2048 float32 NumPy matmul measured in the same process
@@ -30,6 +30,12 @@ supernet and controller (targets: supernet/static <= 1.15, one trace, <= 35
 units per child step, peak RSS <= 6 GiB; the original took about 105 units and
 19 GiB) and `cifar10_micro_final.sh`'s network (target <= 150 units; the
 original about 196).
+
+The PTB space (`--space=ptb`) measures `scripts/ptb_search.sh`'s supernet step in tokens/s over
+enas_lm's random window lengths (target: one trace), the supernet against the fixed network of
+the same cells on the same windows (target: <= 1.2x), the controller phase per sample and peak
+RSS (target: well under the original's 14 GiB); `--preset=original_search` the original's
+289 M-parameter supernet, `--preset=final` `scripts/ptb_final.sh`'s network.
 
 Spaces are a registry (`BENCHES`, `PRESETS`, `TABLE_ROWS`): a new space adds
 its bench function, its presets and the rows of its table. The results are
@@ -110,6 +116,10 @@ class BenchConfig:
         num_blocks: micro: `--child_num_cells`, blocks per cell.
         use_aux_heads: micro: build the auxiliary head.
         drop_path_keep_prob: micro final: `--child_drop_path_keep_prob`.
+        hidden_size: PTB: `H`.
+        num_nodes: PTB: cell nodes `N`, node 0 included.
+        bptt: PTB: window length (search steps draw enas_lm's random lengths around it).
+        ptb_impl: PTB: "enas_lm" or "original".
     """
 
     mode: str
@@ -128,6 +138,10 @@ class BenchConfig:
     num_blocks: int = 5
     use_aux_heads: bool = False
     drop_path_keep_prob: float = 1.0
+    hidden_size: int = 200
+    num_nodes: int = 10
+    bptt: int = 35
+    ptb_impl: str = "enas_lm"
 
 
 #: Macro presets: `search` is `cifar10_macro_search.sh`'s child and controller, `final`
@@ -464,10 +478,176 @@ def _bench_micro_final(config: BenchConfig) -> dict[str, Any]:
     return figures
 
 
+
+# ---------------------------------------------------------------------------------------------
+# PTB (issue #4): tokens/s of the supernet vs the fixed cell, traces over varying window lengths.
+# ---------------------------------------------------------------------------------------------
+
+#: PTB presets: `search` is `scripts/ptb_search.sh`'s (enas_lm) child and controller, `final`
+#: `scripts/ptb_final.sh` with enas_lm's README cell, `original_search` the original
+#: `ptb_search.sh`'s 289 M-parameter supernet; `small` is a quick smoke run.
+PTB_PRESETS: dict[str, BenchConfig] = {
+    "small": BenchConfig(mode="search", num_layers=1, out_filters=1, batch_size=16, steps=8, num_arcs=8,
+                         hidden_size=32, num_nodes=5, num_aggregate=4, controller_steps=1, num_static_arcs=2),
+    "search": BenchConfig(mode="search", num_layers=1, out_filters=1, batch_size=128, steps=20, num_arcs=20,
+                          hidden_size=200, num_nodes=10, num_aggregate=10, controller_steps=2),
+    "original_search": BenchConfig(mode="search", num_layers=1, out_filters=1, batch_size=20, steps=10, num_arcs=10,
+                                   hidden_size=720, num_nodes=12, num_aggregate=10, controller_steps=1,
+                                   ptb_impl="original", num_static_arcs=2),
+    "final": BenchConfig(mode="final", num_layers=1, out_filters=1, batch_size=64, steps=5, hidden_size=800,
+                         num_nodes=9),
+}
+#: Issue #4: supernet tokens/s within 1.2x of the fixed cell's at search size, one trace.
+PTB_RATIO_TARGET = 1.2
+#: The original's PTB search peaked at 14 GiB; ours must stay well under it.
+PTB_RSS_TARGET_MIB = 14 * 1024.0
+#: Vocabulary of the synthetic stream (PTB's).
+PTB_BENCH_VOCAB = 10000
+
+
+def _ptb_stream(config: BenchConfig) -> np.ndarray:
+    """A synthetic `[B, 40 * bptt]` token stream (timings do not depend on the token values)."""
+    rng = np.random.default_rng(config.seed)
+    return rng.integers(0, PTB_BENCH_VOCAB, size=(config.batch_size, 40 * config.bptt)).astype(np.int32)
+
+
+def _ptb_trainer(model: keras.Model, config: BenchConfig, sample_arc=None, search: bool = True):
+    """The child step of `ptb_main` for `config.ptb_impl` (search or fixed hyperparameters)."""
+    from enas_tf2.train.ptb_trainer import PtbTrainConfig, PtbTrainer  # pylint: disable=g-import-not-at-top
+
+    enas_lm = config.ptb_impl == "enas_lm"
+    train_config = PtbTrainConfig(
+        ptb_impl=config.ptb_impl, batch_size=config.batch_size, bptt=config.bptt,
+        learning_rate=20.0 if enas_lm else 0.25, scale_lr_by_length=enas_lm, grad_bound=0.1 if enas_lm else 10.0,
+        weight_decay=8e-7 if enas_lm else 1e-7, activation_reg=0.0 if search else 0.7,
+        slowness_reg=1.0 if (search and enas_lm) else 0.0, average_weights=not search and enas_lm,
+    )
+    model.build()
+    return PtbTrainer(model, train_config, sample_arc=sample_arc, arc_format=config.ptb_impl if sample_arc else None,
+                      seed=config.seed)
+
+
+def _ptb_step_tokens(trainer, x, y) -> tuple[float, int]:
+    seconds, logs = _timed_step(trainer.train_step, x, y)
+    return seconds, int(x.shape[0] * x.shape[1])
+
+
+def bench_ptb(config: BenchConfig) -> dict[str, Any]:
+    """Measures the PTB space as `config.mode` says; returns the figures (seconds, counts)."""
+    from enas_tf2.controllers.ptb import PtbController  # pylint: disable=g-import-not-at-top
+    from enas_tf2.data import ptb as ptb_data  # pylint: disable=g-import-not-at-top
+    from enas_tf2.spaces.rnn import PtbNetwork, PtbSupernet  # pylint: disable=g-import-not-at-top
+
+    stream = _ptb_stream(config)
+    fixed_windows = list(ptb_data.make_window_dataset(stream, config.bptt))
+    if config.mode == "final":
+        cell = arch.PtbArc.parse(arch.PTB_ENAS_LM_ARC)
+        if cell.num_nodes != config.num_nodes:
+            cell = _random_ptb_arc(config.num_nodes, config.seed)
+        model = PtbNetwork(cell, PTB_BENCH_VOCAB, config.hidden_size, ptb_impl=config.ptb_impl)
+        trainer = _ptb_trainer(model, config, search=False)
+        figures: dict[str, Any] = {"ptb_final_trace_s": _warm_up(trainer.train_step, *fixed_windows[0])}
+        times = [_timed_step(trainer.train_step, *fixed_windows[i % len(fixed_windows)])[0] for i in range(config.steps)]
+        figures["ptb_final_step_s"] = _median(times)
+        figures["ptb_final_tokens_per_s"] = config.batch_size * config.bptt / figures["ptb_final_step_s"]
+        figures["ptb_final_params"] = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+        figures["ptb_final_trace_count"] = trainer.train_step.experimental_get_tracing_count()
+        return figures
+
+    supernet = PtbSupernet(PTB_BENCH_VOCAB, config.hidden_size, config.num_nodes, ptb_impl=config.ptb_impl)
+    controller = PtbController(config.num_nodes, ptb_impl=config.ptb_impl,
+                               tanh_constant=2.25 if config.ptb_impl == "enas_lm" else 2.5, temperature=5.0)
+    rng = tf.random.Generator.from_seed(config.seed)
+    sampled = _ptb_trainer(supernet, config, sample_arc=lambda: controller.sample(rng)["arc"])
+    figures = {}
+
+    # 1. The search step: a fresh cell sampled inside every step, enas_lm's random window lengths.
+    random_windows = list(ptb_data.make_window_dataset(stream, config.bptt, random_len=True, seed=config.seed))
+    logging.info("Tracing the sampled PTB supernet step (H=%d, N=%d).", config.hidden_size, config.num_nodes)
+    figures["child_trace_s"] = _warm_up(sampled.train_step, *random_windows[0])
+    rates, arcs, lengths = [], [], set()
+    for i in range(max(config.num_arcs, config.steps)):
+        x, y = random_windows[i % len(random_windows)]
+        seconds, logs = _timed_step(sampled.train_step, x, y)
+        rates.append(int(x.shape[0] * x.shape[1]) / seconds)
+        arcs.append(logs["arc"].numpy())
+        lengths.add(int(x.shape[1]))
+    figures["child_tokens_per_s"] = _median(rates)
+    figures["child_steps_timed"] = len(rates)
+    figures["distinct_arcs"] = len({tuple(arc.tolist()) for arc in arcs})
+    figures["distinct_window_lengths"] = len(lengths)
+    figures["child_trace_count"] = sampled.train_step.experimental_get_tracing_count()
+
+    # 2. Supernet with a given cell vs the fixed network of that cell, same windows, interleaved.
+    arc_var = tf.Variable(tf.constant(arcs[0], tf.int32), trainable=False)
+    given = _ptb_trainer(supernet, config, sample_arc=lambda: tf.convert_to_tensor(arc_var))
+    static_arcs = list({tuple(arc.tolist()): arc for arc in arcs}.values())[: config.num_static_arcs]
+    fixed = []
+    for arc in static_arcs:
+        cell = arch.PtbArc.parse(arc, arc_format=config.ptb_impl)
+        network = PtbNetwork(cell, PTB_BENCH_VOCAB, config.hidden_size, ptb_impl=config.ptb_impl,
+                             cell_output=supernet.cell.cell_output, drop_e=supernet.dropout_rates["drop_e"],
+                             drop_i=supernet.dropout_rates["drop_i"], drop_x=supernet.dropout_rates["drop_x"],
+                             drop_l=supernet.dropout_rates["drop_l"], drop_o=supernet.dropout_rates["drop_o"])
+        fixed.append((arc, _ptb_trainer(network, config, search=True)))
+    logging.info("Tracing the given-cell supernet step and %d fixed networks.", len(fixed))
+    for arc, trainer in fixed:
+        arc_var.assign(arc)
+        _warm_up(given.train_step, *fixed_windows[0])
+        _warm_up(trainer.train_step, *fixed_windows[0])
+    supernet_times, fixed_times, pair_ratios = [], [], []
+    for pair in range(config.steps):
+        arc, trainer = fixed[pair % len(fixed)]
+        arc_var.assign(arc)
+        x, y = fixed_windows[pair % len(fixed_windows)]
+        if pair % 2 == 0:
+            supernet_s = _timed_step(given.train_step, x, y)[0]
+            fixed_s = _timed_step(trainer.train_step, x, y)[0]
+        else:
+            fixed_s = _timed_step(trainer.train_step, x, y)[0]
+            supernet_s = _timed_step(given.train_step, x, y)[0]
+        supernet_times.append(supernet_s)
+        fixed_times.append(fixed_s)
+        pair_ratios.append(supernet_s / fixed_s)
+    tokens = config.batch_size * config.bptt
+    figures["supernet_same_arcs_step_s"] = _median(supernet_times)
+    figures["static_step_s"] = _median(fixed_times)
+    figures["supernet_tokens_per_s"] = tokens / figures["supernet_same_arcs_step_s"]
+    figures["fixed_tokens_per_s"] = tokens / figures["static_step_s"]
+    figures["supernet_static_ratio"] = figures["supernet_same_arcs_step_s"] / figures["static_step_s"]
+    figures["supernet_static_ratio_pairwise"] = _median(pair_ratios)
+    figures["static_arcs"] = len(fixed)
+    figures["given_arc_trace_count"] = given.train_step.experimental_get_tracing_count()
+
+    # 3. The controller phase: num_aggregate samples, each scored (80 / ppl) on one window.
+    reward_window = fixed_windows[1 % len(fixed_windows)]
+    controller_trainer = ControllerTrainer(
+        controller, lambda arc: sampled._score_arc(*reward_window, arc),  # pylint: disable=protected-access
+        learning_rate=5e-5, entropy_weight=1e-5, bl_dec=0.999, num_aggregate=config.num_aggregate, seed=config.seed,
+    )
+    figures["controller_trace_s"] = _timed_step(controller_trainer.train_step)[0]
+    times = [_timed_step(controller_trainer.train_step)[0] for _ in range(config.controller_steps)]
+    figures["controller_step_s"] = _median(times)
+    figures["controller_sample_s"] = figures["controller_step_s"] / config.num_aggregate
+    figures["controller_trace_count"] = controller_trainer.train_step.experimental_get_tracing_count()
+    figures["supernet_params"] = int(sum(np.prod(v.shape) for v in supernet.trainable_variables))
+    return figures
+
+
+def _random_ptb_arc(num_nodes: int, seed: int) -> arch.PtbArc:
+    """A seeded random cell with tanh at node 0 (valid for both implementations)."""
+    rng = np.random.default_rng(seed)
+    predecessors = (-1,) + tuple(int(rng.integers(l)) for l in range(1, num_nodes))
+    activations = (0,) + tuple(int(rng.integers(4)) for _ in range(1, num_nodes))
+    return arch.PtbArc(activations=activations, predecessors=predecessors)
+
+
 #: Bench function per `--space`: `config -> figures`, seconds under keys ending in `_s`.
-BENCHES: dict[str, Callable[[BenchConfig], dict[str, Any]]] = {"macro": bench_macro, "micro": bench_micro}
+BENCHES: dict[str, Callable[[BenchConfig], dict[str, Any]]] = {
+    "macro": bench_macro, "micro": bench_micro, "ptb": bench_ptb,
+}
 #: Presets per space.
-PRESETS: dict[str, dict[str, BenchConfig]] = {"macro": MACRO_PRESETS, "micro": MICRO_PRESETS}
+PRESETS: dict[str, dict[str, BenchConfig]] = {"macro": MACRO_PRESETS, "micro": MICRO_PRESETS, "ptb": PTB_PRESETS}
 #: Figures (seconds) that `run` also reports in units, as `<key without _s>_units`.
 UNIT_KEYS = (
     "child_step_s",
@@ -475,6 +655,7 @@ UNIT_KEYS = (
     "static_step_s",
     "controller_sample_s",
     "final_step_s",
+    "ptb_final_step_s",
 )
 #: Table rows: (figure key, label, unit); a row is shown when its key is in the results.
 TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
@@ -484,6 +665,8 @@ TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("child_step_s", "child step, sampled arcs: median", "s"),
     ("child_step_units", "child step, sampled arcs: median", "units"),
     ("images_per_s", "child step, sampled arcs", "images/s"),
+    ("child_tokens_per_s", "child step, sampled cells, random lengths", "tokens/s"),
+    ("distinct_window_lengths", "distinct window lengths in timed steps", "lengths"),
     ("child_trace_count", "child step traces", "traces"),
     ("distinct_arcs", "distinct arcs in timed steps", "arcs"),
     ("supernet_same_arcs_step_s", "supernet step, given arcs: median", "s"),
@@ -491,6 +674,8 @@ TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("static_step_s", "static network step, same arcs: median", "s"),
     ("static_step_units", "static network step, same arcs: median", "units"),
     ("static_images_per_s", "static network step", "images/s"),
+    ("supernet_tokens_per_s", "supernet step, given cells", "tokens/s"),
+    ("fixed_tokens_per_s", "fixed-cell network step, same cells", "tokens/s"),
     ("supernet_static_ratio", "supernet / static (medians)", "ratio"),
     ("supernet_static_ratio_pairwise", "supernet / static (median of pairs)", "ratio"),
     ("given_arc_trace_count", "given-arc supernet step traces", "traces"),
@@ -506,6 +691,13 @@ TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("final_params", "final net trainable parameters", "params"),
     ("final_step_gflop", "final net step, conv FLOPs (3x forward)", "GFLOP"),
     ("final_flop_floor_units", "same FLOPs at the reference matmul's rate", "units"),
+    ("supernet_params", "supernet trainable parameters", "params"),
+    ("ptb_final_trace_s", "final LM step: first call (trace)", "s"),
+    ("ptb_final_step_s", "final LM step (B x 35 tokens): median", "s"),
+    ("ptb_final_step_units", "final LM step: median", "units"),
+    ("ptb_final_tokens_per_s", "final LM step", "tokens/s"),
+    ("ptb_final_trace_count", "final LM step traces", "traces"),
+    ("ptb_final_params", "final LM trainable parameters", "params"),
     ("peak_rss_mib", "peak RSS", "MiB"),
     ("total_s", "benchmark wall time", "s"),
 )
@@ -559,10 +751,25 @@ def _micro_targets(config: BenchConfig, figures: dict[str, Any]) -> dict[str, di
     return targets
 
 
+def _ptb_targets(config: BenchConfig, figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue #4's targets: at search size, supernet/fixed <= 1.2, one trace, RSS under 14 GiB."""
+    targets = _trace_target(config, figures)
+    search = PTB_PRESETS["search"]
+    shape = (config.hidden_size, config.num_nodes, config.batch_size, config.ptb_impl)
+    if "supernet_static_ratio" in figures and shape == (
+        search.hidden_size, search.num_nodes, search.batch_size, search.ptb_impl
+    ):
+        targets.update(_at_most(figures, "supernet_static_ratio", PTB_RATIO_TARGET))
+    if "child_trace_count" in figures:
+        targets.update(_at_most(figures, "peak_rss_mib", PTB_RSS_TARGET_MIB))
+    return targets
+
+
 #: Targets per space: `(config, figures with units) -> {figure key: {"target": str, "met": bool}}`.
 TARGETS: dict[str, Callable[[BenchConfig, dict[str, Any]], dict[str, dict[str, Any]]]] = {
     "macro": _macro_targets,
     "micro": _micro_targets,
+    "ptb": _ptb_targets,
 }
 
 
@@ -610,7 +817,7 @@ def run(space: str, preset: str, config: BenchConfig, ref_size: int = REF_MATMUL
             results[key.removesuffix("_s") + "_units"] = figures[key] / ref
     if "child_step_s" in figures:
         results["images_per_s"] = config.batch_size / figures["child_step_s"]
-    if "static_step_s" in figures:
+    if "static_step_s" in figures and space != "ptb":
         results["static_images_per_s"] = config.batch_size / figures["static_step_s"]
     if "final_step_s" in figures:
         results["final_images_per_s"] = config.batch_size / figures["final_step_s"]
@@ -681,6 +888,9 @@ _OVERRIDE_FLAGS = (
     ("num_static_arcs", "sampled arcs built statically for the supernet/static ratio"),
     ("controller_steps", "timed controller updates"),
     ("num_aggregate", "samples per controller update (--controller_num_aggregate)"),
+    ("hidden_size", "PTB: H"),
+    ("num_nodes", "PTB: cell nodes N, node 0 included"),
+    ("bptt", "PTB: window length"),
 )
 
 
