@@ -207,7 +207,8 @@ def resolve(values: Mapping[str, Any]) -> PtbRunConfig:
     hidden = int(get("child_lstm_hidden_size"))
     positive = dict(batch_size=get("batch_size"), num_epochs=get("num_epochs"), log_every=get("log_every"),
                     child_bptt_steps=get("child_bptt_steps"), child_lstm_hidden_size=hidden,
-                    eval_every_epochs=values.get("eval_every_epochs", 1), test_bptt=values.get("test_bptt", 35))
+                    eval_every_epochs=values.get("eval_every_epochs", 1), test_bptt=values.get("test_bptt", 35),
+                    max_steps=1 if values.get("max_steps") is None else values["max_steps"])
     for name, value in positive.items():
         if value is None or value <= 0:
             raise FlagError(f"--{name} must be positive. Received: {value}")

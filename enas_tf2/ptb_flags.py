@@ -76,6 +76,8 @@ def define_ptb_flags() -> None:
                      "original 25.")
     f.DEFINE_integer("num_epochs", None, "Nominal epochs; steps = this x ((N_train // B) - 1) // bptt. Default: "
                      "enas_lm 600 search, 3000 fixed; original 300.")
+    f.DEFINE_integer("max_steps", None, "Stop at this global step if it comes before --num_epochs (a short try; "
+                     "validation, checkpoint and derivation or test still run at the stop).")
     f.DEFINE_integer("log_every", None, "Log line every this many steps (enas_lm 200, original 50).")
     f.DEFINE_integer("eval_every_epochs", 1, "End-of-epoch block (controller, validation, checkpoint) every this many.")
     f.DEFINE_string("child_fixed_arc", None, "Final run: the cell to train, in either encoding (see --ptb_arc_format).")

@@ -219,6 +219,7 @@ def run(config: ptb_config.PtbRunConfig) -> None:
                 controller_train_steps=config.controller_train_steps,
                 derive_samples=FLAGS.derive_samples,
                 seed=int(np.random.randint(2**31)) if seed is None else seed,
+                max_steps=FLAGS.max_steps,
             ),
             trainer,
             data,

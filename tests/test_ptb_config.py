@@ -81,6 +81,7 @@ def test_enas_lm_names_and_node_counts():
         (dict(child_average_weights=True), "final runs"),
         (dict(child_lr_warmup_val=0.1), "go together"),
         (dict(batch_size=0), "--batch_size"),
+        (dict(max_steps=0), "--max_steps"),
         (dict(child_block_size=7), "child_block_size"),
         (dict(child_rhn_depth=1), "at least 2 nodes"),
         (dict(child_reset_train_states=2.0), "probability"),

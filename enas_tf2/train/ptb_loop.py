@@ -70,6 +70,8 @@ class PtbLoopConfig:
         controller_train_every, controller_train_steps: the controller phase.
         derive_samples: cells sampled at the end of a search (0: no derivation).
         seed: seed of the window lengths.
+        max_steps: stop at this global step if it comes before `num_epochs` (a short try: the
+            end-of-epoch block, derivation or test still run at the stop).
     """
 
     search: bool
@@ -87,6 +89,7 @@ class PtbLoopConfig:
     controller_train_steps: int = 1
     derive_samples: int = 0
     seed: int = 0
+    max_steps: int | None = None
 
 
 class PtbLoop:
@@ -136,6 +139,8 @@ class PtbLoop:
                 f"{config.batch_size}; lower --batch_size or --child_bptt_steps."
             )
         self.total_steps = config.num_epochs * self.nominal_batches
+        if config.max_steps is not None:
+            self.total_steps = min(self.total_steps, config.max_steps)
         self.valid_dataset = ptb_data.make_window_dataset(ptb_data.batchify(data.valid, config.batch_size), VALID_BPTT)
         self.test_dataset = ptb_data.make_test_dataset(data.test, config.test_bptt)
 
@@ -164,6 +169,8 @@ class PtbLoop:
             self.nominal_batches, config.bptt, config.batch_size, ", random lengths" if config.random_bptt else "",
         )
         results: dict[str, float] = {}
+        if step >= self.total_steps:
+            logging.info("All %d steps are done already (step counter %d).", self.total_steps, step)
         while step < self.total_steps:
             step = self._train_pass(passes, step)
             passes += 1
@@ -171,8 +178,6 @@ class PtbLoop:
             self.state.global_step.assign(step)
             if passes % config.eval_every_epochs == 0 or step >= self.total_steps:
                 results = self._end_of_epoch(passes, step)
-        if step >= self.total_steps and not results and passes == int(self.state.epoch):
-            logging.info("All %d steps are done already.", self.total_steps)
         if config.search:
             if config.derive_samples > 0:
                 self.derive()
