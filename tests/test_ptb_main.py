@@ -87,7 +87,7 @@ def test_original_scripts_run_a_few_steps(data_dir, tmp_path):
     assert "scripts/ptb_final_original.sh" in (search / "final_arc.txt").read_text()
     final = tmp_path / "final"
     result = run_script("ptb_final_original.sh", [*tiny, f"--output_dir={final}", "--num_epochs=1",
-                                                  "--child_fixed_arc=0 0 0 1 1"])
+                                                  "--child_fixed_arc=0 0 0 1 1 2 0"])
     metrics = json.loads((final / "final_metrics.json").read_text())
     assert metrics["test_ppl"] > 1.0
     assert "--controller_selection_threshold" in result.stderr  # the inert flag is reported, not silently used
