@@ -429,3 +429,21 @@ def test_real_ptb_matches_the_spec():
     assert data.train[-1] == data.valid[-1] == data.test[-1] == 43
     assert ptb.num_windows_per_epoch(data.train.size, 128, 35) == 207
     assert sum(1 for _ in ptb.make_valid_dataset(data.valid)) == 32
+
+
+def test_random_reward_windows_are_shifted_pairs_at_uniform_starts():
+    """The original's reward window (ENAS_SPEC.md 8.6): start in 0..batch_len-bptt-1, targets shifted."""
+    stream = arange_stream(3, 20)
+    dataset = ptb.make_random_window_dataset(stream, bptt=6, seed=4)
+    starts = set()
+    for x, y in dataset.take(200):
+        x, y = x.numpy(), y.numpy()
+        assert x.shape == y.shape == (3, 6)
+        np.testing.assert_array_equal(y, x + 1)
+        start = int(x[0, 0])
+        assert 0 <= start <= 20 - 6 - 1
+        np.testing.assert_array_equal(x, stream[:, start : start + 6])
+        starts.add(start)
+    assert starts == set(range(14))  # every start is reachable
+    with pytest.raises(DataError, match="bptt=20"):
+        ptb.make_random_window_dataset(stream, bptt=20)

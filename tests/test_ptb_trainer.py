@@ -194,3 +194,15 @@ def test_search_trainer_needs_an_arc_format():
     with pytest.raises(ValueError, match="arc_format"):
         PtbTrainer(supernet(), config(), sample_arc=lambda: tf.constant(LM_ARC))
     assert arch.PtbArc.parse(LM_ARC, arc_format="enas_lm").num_nodes == 4
+
+
+def test_non_monotone_averaging_trigger():
+    from enas_tf2.train.ptb_loop import should_start_averaging
+
+    history = [100.0, 90.0, 80.0, 85.0, 84.0]
+    assert not should_start_averaging(history[:2], 200.0, nonmono=2)  # not more than n recorded
+    # The best before the 2 most recent is min(100, 90, 80) = 80: worse than it starts averaging.
+    assert should_start_averaging(history, 81.0, nonmono=2) is True
+    assert not should_start_averaging(history, 79.0, nonmono=2)
+    assert not should_start_averaging(history, 80.0, nonmono=2)
+    assert not should_start_averaging(history, 101.0, nonmono=5)

@@ -276,7 +276,7 @@ class PtbLoop:
         average = self.trainer.average
         n = self.config.average_nonmono
         if average is not None and not bool(average.started.numpy()):
-            if len(history) > n and valid_ppl > min(history[:-n]):
+            if should_start_averaging(history, valid_ppl, n):
                 logging.info("Starting weight averaging: valid ppl %.2f > %.2f, the best before the last %d",
                              valid_ppl, min(history[:-n]), n)
                 average.start()
@@ -349,6 +349,15 @@ class PtbLoop:
         )
         logging.info("Wrote %s. Train it with:\n%s", path, command)
         return arc_string
+
+
+def should_start_averaging(history: list[float], valid_ppl: float, nonmono: int) -> bool:
+    """AWD-LSTM's non-monotone trigger as enas_lm `fixed.py` has it (ENAS_PTB_SPEC.md 2.3).
+
+    Start when more than `nonmono` earlier validation perplexities are recorded and the current
+    one is worse than the best of all but the `nonmono` most recent.
+    """
+    return len(history) > nonmono and valid_ppl > min(history[:-nonmono])
 
 
 def _write_atomically(path: str, text: str) -> None:
