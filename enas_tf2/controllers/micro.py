@@ -311,15 +311,7 @@ class MicroController(keras.Model):
             nlls.extend(cell_nlls)
             entropies.extend(cell_entropies)
 
-        zero = tf.constant(0.0, dtype=tf.float32)
-        return {
-            "arc": tf.concat(arc_parts, axis=0),
-            "log_prob": -tf.add_n(nlls),
-            "entropy": tf.add_n(entropies),
-            "skip_penalty": zero,
-            "skip_count": zero,
-            "skip_rate": zero,
-        }
+        return reinforce.sample_without_skips(arc_parts, nlls, entropies)
 
     def call(self, forced_arc):
         """Scores a known arc: `sample(forced_arc=...)` (the Keras forward pass)."""

@@ -57,6 +57,26 @@ def check_forced_arc(forced_arc, arc_length: int, layout: str) -> tf.Tensor:
     return forced_arc
 
 
+def sample_without_skips(
+    arc_parts: list[tf.Tensor], nlls: list[tf.Tensor], entropies: list[tf.Tensor]
+) -> dict[str, tf.Tensor]:
+    """A controller's `sample()` result for a space without skip connections (micro, PTB).
+
+    Concatenates the arc pieces, turns the per-decision NLLs into `log_prob = -sum NLL`, sums the
+    entropies, and sets the skip terms the trainer reads (`skip_penalty`, `skip_count`,
+    `skip_rate`) to 0.
+    """
+    zero = tf.constant(0.0, dtype=tf.float32)
+    return {
+        "arc": tf.concat(arc_parts, axis=0),
+        "log_prob": -tf.add_n(nlls),
+        "entropy": tf.add_n(entropies),
+        "skip_penalty": zero,
+        "skip_count": zero,
+        "skip_rate": zero,
+    }
+
+
 def sample_categorical(logits: tf.Tensor, rng: tf.random.Generator) -> tf.Tensor:
     """One categorical sample per row of `logits` `[batch, classes]` -> int32 `[batch]`.
 
