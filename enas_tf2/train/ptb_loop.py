@@ -304,7 +304,7 @@ class PtbLoop:
             values = to_python(controller.train_step())
             ppl = REWARD_CONSTANT / max(values["accuracy"], 1e-12)
             logging.info(
-                "ctrl_step=%-5d loss=%-9.4f ent=%-7.3f ppl=%-9.2f rw=%-7.4f bl=%-7.4f |g|=%.4f arc=%s",
+                "ctrl_step=%-5d loss=%-9.4f ent=%-7.3f ppl=%-9.2f rw=%-7.4f bl=%-7.4f |g|=%.3g arc=%s",
                 ctrl_step, values["loss"], values["entropy"], ppl, values["reward"], values["baseline"],
                 values["grad_norm"], " ".join(str(int(a)) for a in values["arc"]),
             )
