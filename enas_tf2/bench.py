@@ -804,7 +804,7 @@ def run(space: str, preset: str, config: BenchConfig, ref_size: int = REF_MATMUL
         cpu_count=os.cpu_count(),
         # oneDNN kernels change CPU step times by 1.3-1.5x (enas_tf2/__init__.py turns them on).
         tf_enable_onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-        config=dataclasses.asdict(config),
+        config=_config_fields(space, config),
         ref_size=ref_size,
         ref_start_s=ref_start,
         ref_end_s=ref_end,
@@ -829,6 +829,21 @@ def run(space: str, preset: str, config: BenchConfig, ref_size: int = REF_MATMUL
     results["targets_met"] = all(t["met"] for t in results["targets"].values())
     results["total_s"] = time.perf_counter() - start
     return results
+
+
+#: BenchConfig fields that mean something for PTB (the others are the CIFAR spaces').
+PTB_CONFIG_FIELDS = ("mode", "batch_size", "steps", "num_arcs", "num_static_arcs", "controller_steps",
+                     "num_aggregate", "seed", "hidden_size", "num_nodes", "bptt", "ptb_impl")
+#: ... and the PTB-only fields, which the CIFAR spaces do not read.
+_PTB_ONLY_FIELDS = ("hidden_size", "num_nodes", "bptt", "ptb_impl")
+
+
+def _config_fields(space: str, config: BenchConfig) -> dict[str, Any]:
+    """The config as recorded in the results: only the fields the space reads."""
+    fields = dataclasses.asdict(config)
+    if space == "ptb":
+        return {name: fields[name] for name in PTB_CONFIG_FIELDS}
+    return {name: value for name, value in fields.items() if name not in _PTB_ONLY_FIELDS}
 
 
 def _format_value(value: Any) -> str:

@@ -122,3 +122,28 @@ def test_final_network_flops_counted_by_hand():
     expected += s * s * f * f * 2 + s * s * f * f * 2  # layer 2: 1x1 + skip 1x1 (no skips), pool has no FLOPs here
     expected += f * 10 * 2
     assert bench.macro_network_forward_flops(final_arc, 4) == expected
+
+
+@pytest.mark.slow
+def test_ptb_search_bench_on_a_tiny_supernet():
+    config = bench.BenchConfig(
+        mode="search", num_layers=1, out_filters=1, batch_size=4, steps=3, num_arcs=3, num_static_arcs=1,
+        controller_steps=1, num_aggregate=2, hidden_size=8, num_nodes=3,
+    )
+    results = bench.run("ptb", "small", config, ref_size=256)
+    assert results["child_trace_count"] == 1 and results["given_arc_trace_count"] == 1
+    assert results["distinct_window_lengths"] > 1  # one trace over several window lengths
+    assert results["controller_trace_count"] == 1
+    assert results["supernet_static_ratio"] > 0 and results["fixed_tokens_per_s"] > 0
+    assert set(results["config"]) == set(bench.PTB_CONFIG_FIELDS)
+    # Away from the search size only the trace and memory targets apply.
+    assert set(results["targets"]) == {"child_trace_count", "peak_rss_mib"}
+
+
+def test_ptb_final_bench_counts_parameters():
+    config = bench.BenchConfig(mode="final", num_layers=1, out_filters=1, batch_size=2, steps=1, hidden_size=8,
+                               num_nodes=9, bptt=4)
+    figures = bench.bench_ptb(config)
+    # enas_lm's README cell (8 nodes after node 0): V H + 4 H^2 + 8 * 2 H^2.
+    assert figures["ptb_final_params"] == 10000 * 8 + 4 * 64 + 8 * 2 * 64
+    assert figures["ptb_final_trace_count"] == 1
