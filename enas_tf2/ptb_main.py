@@ -99,7 +99,9 @@ def summary_only(config: ptb_config.PtbRunConfig) -> None:
     child.summary()
     lines = [f"trainable_params={count_params(child.trainable_variables)}"]
     if config.search:
-        lines.append(f"params_per_child={count_params(child.selected_weights(child.arc_rows(_some_arc(config)))) + count_params([child.embedding])}")
+        # Every child of the search uses one slab per node, so any cell of the search size counts them.
+        per_child = child.selected_weights(child.arc_rows(_some_arc(config))) + [child.embedding]
+        lines.append(f"params_per_child={count_params(per_child)}")
         controller = build_controller(config)
         lines.insert(0, f"controller_trainable_params={count_params(controller.trainable_variables)}")
     else:
