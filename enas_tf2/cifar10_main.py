@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from absl import app, flags, logging
 
-from enas_tf2 import arch
+from enas_tf2 import arch, run_record
 from enas_tf2.controllers.macro import MacroController
 from enas_tf2.controllers.micro import MicroController
 from enas_tf2.controllers.trainer import ControllerTrainer
@@ -86,6 +86,11 @@ def validate_flags() -> None:
         raise FlagError(
             "--child_fixed_arc trains one architecture, but --controller_training is on (the default). "
             "Add --nocontroller_training for a final run, or drop --child_fixed_arc to search."
+        )
+    if FLAGS.child_fixed_arc is None and FLAGS.export_dir:
+        raise FlagError(
+            "--export_dir exports a trained final network, but this is a search (no --child_fixed_arc). Train the "
+            "derived architecture with --export_dir, or run scripts/pipeline.sh (search, final and export)."
         )
     if FLAGS.child_fixed_arc is None and not FLAGS.controller_training and not FLAGS.summary_only:
         raise FlagError("Nothing to train: give --child_fixed_arc for a final run, or --controller_training to search.")
@@ -172,6 +177,25 @@ def child_config(total_steps: int = 1) -> ChildConfig:
         fixed_arc=fixed_arc,
         compat_branch_bug=FLAGS.compat_macro_branch_bug,
     )
+
+
+def child_config_record(config: ChildConfig) -> dict:
+    """`config` as JSON types for the run record (the arc as its string)."""
+    values = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
+    values["fixed_arc"] = None if config.fixed_arc is None else str(config.fixed_arc)
+    return values
+
+
+def child_config_from_record(values: dict) -> ChildConfig:
+    """The inverse of `child_config_record`."""
+    values = dict(values)
+    arc = values.get("fixed_arc")
+    if arc is not None:
+        if values["space"] == "micro":
+            values["fixed_arc"] = arch.MicroArc.parse(arc, num_blocks=values["num_blocks"])
+        else:
+            values["fixed_arc"] = arch.MacroArc.parse(arc, num_layers=values["num_layers"], num_branches=6)
+    return ChildConfig(**values)
 
 
 def build_child(config: ChildConfig) -> keras.Model:
@@ -288,6 +312,40 @@ def final_command(arc_string: str) -> str:
     return " ".join(shlex.quote(a) for a in args if a)
 
 
+def flag_values() -> dict:
+    """Every CIFAR-10 flag's value by name (kept in the run record)."""
+    return {flag.name: flag.value for flag in FLAGS.get_flags_for_module("enas_tf2.flags")}
+
+
+def write_record(config: ChildConfig, data: cifar10.Cifar10Data) -> None:
+    """`run.json`: what export and the pipeline need to rebuild this run's network."""
+    run_record.write_run_record(
+        FLAGS.output_dir,
+        run_record.RunRecord(
+            space=config.space,
+            mode="search" if config.fixed_arc is None else "final",
+            arc=None if config.fixed_arc is None else str(config.fixed_arc),
+            model=child_config_record(config),
+            data={"mean": [float(v) for v in data.mean], "std": [float(v) for v in data.std]},
+            flags=flag_values(),
+        ),
+    )
+
+
+def finish_final(loop: EpochLoop, results: dict[str, float]) -> None:
+    """`final_metrics.json` and, with --export_dir, the SavedModel."""
+    if not results:
+        metrics = run_record.read_final_metrics(FLAGS.output_dir)
+        # A rerun of a finished run: the metrics are there; killed before writing them: evaluate again.
+        results = metrics if metrics is not None else loop.evaluate(int(loop.state.epoch))
+    path = run_record.write_final_metrics(FLAGS.output_dir, results)
+    logging.info("Final run done: %s (written to %s)", results, path)
+    if FLAGS.export_dir:
+        from enas_tf2.export import export_run
+
+        export_run(FLAGS.output_dir, FLAGS.export_dir, overwrite=True)
+
+
 def log_flags() -> None:
     names = sorted(
         flag.name for module in ("enas_tf2.flags",) for flag in FLAGS.get_flags_for_module(module)
@@ -315,7 +373,9 @@ def run() -> None:
             data, FLAGS.batch_size, cutout_size=FLAGS.child_cutout_size, seed=FLAGS.seed
         )
         eval_datasets = {"test": cifar10.make_eval_dataset(data.test_images, data.test_labels, data)}
-        child = build_child(child_config(total_steps=FLAGS.num_epochs * num_train_batches))
+        config = child_config(total_steps=FLAGS.num_epochs * num_train_batches)
+        write_record(config, data)
+        child = build_child(config)
         child_variables = optimized_variables(child)
         logging.info("Child: %s, %d trainable parameters", type(child).__name__, count_params(child_variables))
         optimizer = MomentumSGD(
@@ -370,8 +430,7 @@ def run() -> None:
             eval_datasets,
         )
         if not search:
-            results = loop.run()
-            logging.info("Final run done: %s", results)
+            finish_final(loop, loop.run())
             return
         arc_class = arch.MicroArc if space() == "micro" else arch.MacroArc
         search_run = Search(

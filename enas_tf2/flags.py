@@ -46,6 +46,11 @@ def define_cifar10_flags() -> None:
                       "pickle: the original's python batches from --data_path; tfds: tensorflow-datasets 'cifar10' "
                       "(downloads once, needs internet).")
     flags.DEFINE_string("output_dir", "", "Checkpoints, TensorBoard events, the stdout log and final_arc.txt.")
+    flags.DEFINE_string(
+        "export_dir", None,
+        "Final runs: export the trained network as a SavedModel here when training ends "
+        "(python -m enas_tf2.export does it later for any finished final run).",
+    )
     flags.DEFINE_enum("data_format", "NHWC", ["NHWC", "NCHW"],
                       "Accepted for compatibility; enas_tf2 always runs NHWC (the layout has no behavioural effect, Q-22).")
     flags.DEFINE_string("search_for", None, "'macro' (also 'branch'), 'connection' (ops fixed to 0) or 'micro'.")

@@ -177,6 +177,10 @@ def resolve(values: Mapping[str, Any]) -> PtbRunConfig:
     if values.get("child_optim_moving_average") is not None:
         raise FlagError("--child_optim_moving_average is not supported (off in every original script); for "
                         "enas_lm's evaluation-time weight averaging use --child_average_weights.")
+    if fixed_text is None and values.get("export_dir"):
+        raise FlagError("--export_dir exports a trained final network, but this is a search (no --child_fixed_arc). "
+                        "Train the derived cell with --export_dir, or run scripts/pipeline.sh ptb (search, final, "
+                        "export).")
     if fixed_text is not None and values.get("controller_training", True):
         raise FlagError("--child_fixed_arc trains one cell, but --controller_training is on (the default). Add "
                         "--nocontroller_training for a final run, or drop --child_fixed_arc to search.")

@@ -50,6 +50,11 @@ def define_ptb_flags() -> None:
     f.DEFINE_string("data_path", "", "ptb.pkl (data/ptb/process.py), or a folder with ptb.{train,valid,test}.txt "
                     "(or train.txt/valid.txt/test.txt, or train/valid/test).")
     f.DEFINE_string("output_dir", "", "Checkpoints, TensorBoard events, the stdout log and final_arc.txt.")
+    f.DEFINE_string(
+        "export_dir", None,
+        "Final runs: export the trained network as a SavedModel here when training ends "
+        "(python -m enas_tf2.export does it later for any finished final run).",
+    )
     f.DEFINE_string("search_for", "enas", "Must be 'enas' (the original's only implemented value).")
     f.DEFINE_enum("ptb_impl", "enas_lm", ["enas_lm", "original"],
                   "enas_lm: the authors' corrected language model (default); original: melodyguan/enas src/ptb, "

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from absl import app, flags, logging
 
-from enas_tf2 import arch, ptb_config
+from enas_tf2 import arch, ptb_config, run_record
 from enas_tf2.controllers.ptb import PtbController
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.data import ptb as ptb_data
@@ -128,6 +128,23 @@ def final_command(config: ptb_config.PtbRunConfig, arc_string: str) -> str:
     return " ".join(shlex.quote(a) for a in args if a)
 
 
+def write_record(config: ptb_config.PtbRunConfig, child: keras.Model, data: ptb_data.PtbData) -> None:
+    """`run.json` and `vocab.txt`: what export and the pipeline need to rebuild this run's network."""
+    run_record.write_vocabulary(FLAGS.output_dir, data.id_to_word)
+    run_record.write_run_record(
+        FLAGS.output_dir,
+        run_record.RunRecord(
+            space="ptb",
+            mode="search" if config.search else "final",
+            arc=None if config.search else config.fixed_arc.format("original"),
+            # The fixed network's own config (PtbNetwork.from_config rebuilds it); the search's for reference.
+            model=child.get_config(),
+            data={"vocab_size": data.vocab_size},
+            flags=flag_values(),
+        ),
+    )
+
+
 def run(config: ptb_config.PtbRunConfig) -> None:
     if not FLAGS.output_dir:
         prepare_output_dir(FLAGS.output_dir, reset=False)  # raises the missing-flag error
@@ -147,6 +164,7 @@ def run(config: ptb_config.PtbRunConfig) -> None:
             logging.info("Cell (%s encoding, cell output %s):\n%s", config.arc_format, config.cell_output,
                          config.fixed_arc.describe(config.arc_format))
         child = build_child(config, data.vocab_size)
+        write_record(config, child, data)
         logging.info("Child: %s, %d trainable parameters", type(child).__name__, count_params(child.trainable_variables))
         nominal = ptb_data.num_windows_per_epoch(len(data.train), config.batch_size, config.bptt)
         trackables = dict(child=child)
@@ -234,6 +252,10 @@ def run(config: ptb_config.PtbRunConfig) -> None:
             final_command=lambda arc_string: final_command(config, arc_string),
         )
         loop.run()
+        if not config.search and FLAGS.export_dir:
+            from enas_tf2.export import export_run
+
+            export_run(FLAGS.output_dir, FLAGS.export_dir, overwrite=True)
     finally:
         monitor.close()
 

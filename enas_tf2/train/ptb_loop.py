@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 from typing import Callable
 
@@ -35,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from enas_tf2 import run_record
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.data import ptb as ptb_data
 from enas_tf2.errors import TrainingError
@@ -42,8 +42,8 @@ from enas_tf2.train.monitor import Monitor, to_python
 from enas_tf2.train.ptb_trainer import REWARD_CONSTANT, PtbTrainer
 from enas_tf2.train.state import RunState
 
-FINAL_ARC_FILE = "final_arc.txt"
-FINAL_METRICS_FILE = "final_metrics.json"
+FINAL_ARC_FILE = run_record.FINAL_ARC_FILE
+FINAL_METRICS_FILE = run_record.FINAL_METRICS_FILE
 #: Cells printed after each controller phase, as the original.
 NUM_PRINTED_ARCS = 10
 #: Validation windows are 35 long in both references, whatever the training BPTT.
@@ -283,13 +283,16 @@ class PtbLoop:
         history_var.assign(np.asarray(history + [valid_ppl], np.float32))
 
     def finish_final(self, results: dict[str, float]) -> dict[str, float]:
-        """The end-of-training test pass and `final_metrics.json`."""
+        """The end-of-training test pass and `final_metrics.json` (kept as is when a finished run is rerun)."""
         if not results:
+            existing = run_record.read_final_metrics(self.monitor.output_dir)
+            if existing is not None:
+                logging.info("Final results are in %s already: %s", FINAL_METRICS_FILE, existing)
+                return existing
             results = {"valid_ppl": self.validate()}
         results = dict(results, test_ppl=self.test())
         self.monitor.scalars(int(self.state.global_step), {"test_ppl": results["test_ppl"]}, prefix="eval")
-        path = os.path.join(self.monitor.output_dir, FINAL_METRICS_FILE)
-        _write_atomically(path, json.dumps({k: float(v) for k, v in results.items()}, indent=2) + "\n")
+        path = run_record.write_final_metrics(self.monitor.output_dir, results)
         logging.info("Final results %s written to %s", results, path)
         return results
 
@@ -342,7 +345,7 @@ class PtbLoop:
                      float(np.mean(ppls)), self.describe_arc(best_arc))
         self.monitor.text(int(self.state.global_step), "arc/derived", self.describe_arc(best_arc))
         path = os.path.join(self.monitor.output_dir, FINAL_ARC_FILE)
-        _write_atomically(
+        run_record.write_text_atomically(
             path,
             f"{arc_string}\n# best of {num} sampled cells on one validation window: ppl={best_ppl:.2f} "
             f"(mean {float(np.mean(ppls)):.2f})\n# train it from scratch with:\n# {command}\n",
@@ -358,10 +361,3 @@ def should_start_averaging(history: list[float], valid_ppl: float, nonmono: int)
     one is worse than the best of all but the `nonmono` most recent.
     """
     return len(history) > nonmono and valid_ppl > min(history[:-nonmono])
-
-
-def _write_atomically(path: str, text: str) -> None:
-    tmp_path = path + ".tmp"
-    with open(tmp_path, "w") as f:
-        f.write(text)
-    os.replace(tmp_path, path)

@@ -25,12 +25,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from enas_tf2 import run_record
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.train.child import ChildTrainer
 from enas_tf2.train.loop import EpochLoop
 from enas_tf2.train.monitor import Monitor, to_python
 
-FINAL_ARC_FILE = "final_arc.txt"
+FINAL_ARC_FILE = run_record.FINAL_ARC_FILE
 #: Architectures printed after each controller phase, as the original.
 NUM_PRINTED_ARCS = 10
 
@@ -184,14 +185,11 @@ class Search:
         arc_string = self.arc_to_string(derivation.arc)
         command = self.config.final_command(arc_string)
         path = os.path.join(output_dir, FINAL_ARC_FILE)
-        tmp_path = path + ".tmp"
-        with open(tmp_path, "w") as f:
-            f.write(arc_string + "\n")
-            f.write(
-                f"# best of {derivation.num_samples} sampled architectures on one validation minibatch: "
-                f"val_acc={derivation.accuracy:.4f} (mean {derivation.mean_accuracy:.4f})\n"
-            )
-            f.write(f"# train it from scratch with:\n# {command}\n")
-        os.replace(tmp_path, path)
+        run_record.write_text_atomically(
+            path,
+            f"{arc_string}\n# best of {derivation.num_samples} sampled architectures on one validation minibatch: "
+            f"val_acc={derivation.accuracy:.4f} (mean {derivation.mean_accuracy:.4f})\n"
+            f"# train it from scratch with:\n# {command}\n",
+        )
         logging.info("Wrote %s. Train it with:\n%s", path, command)
         return path
