@@ -37,7 +37,7 @@ import enas_tf2
 from enas_tf2 import arch, run_record
 from enas_tf2.errors import EnasError, FlagError
 from enas_tf2.serving import CIFAR10_CLASS_NAMES, CifarClassifier, PtbScorer
-from enas_tf2.train.state import CHECKPOINT_SUBDIR
+from enas_tf2.train.state import CHECKPOINT_SUBDIR, with_all_weights
 
 METADATA_FILE = "enas_metadata.json"
 #: Extra files beside a SavedModel that its graph does not load (the TF Serving convention).
@@ -116,7 +116,7 @@ def _restore(record: run_record.RunRecord, model: keras.Model, checkpoint_path: 
     if any(name.startswith("weight_average/") for name in names):
         average = WeightAverage(model.trainable_variables)
         trackables["weight_average"] = average
-    status = tf.train.Checkpoint(**trackables).restore(checkpoint_path)
+    status = tf.train.Checkpoint(**with_all_weights(trackables)).restore(checkpoint_path)
     # Only the network (and its average) are wanted: optimizer slots, controller and counters stay unread.
     status.assert_existing_objects_matched().expect_partial()
     if average is not None and bool(average.started.numpy()):

@@ -5,6 +5,14 @@ baseline, the epoch/step counters and the `tf.random.Generator` states, under a
 `tf.train.CheckpointManager` in `<output_dir>/checkpoints`. The manager writes a
 checkpoint's files first and only then updates its index file, so a process
 killed mid-save leaves the previous checkpoint as the latest valid one.
+
+Keras 3 keeps sublayers held in Python lists and dicts in its own containers,
+which `tf.train.Checkpoint` does not walk (keras-team/keras#18398, back with
+Keras 3.15 / TF 2.21): a checkpoint of a model alone would miss every weight of
+its layer lists (the optimizer happens to save the trainable ones, but batch-norm
+statistics and seed states would be lost). `with_all_weights` therefore adds
+each Keras object's full `variables` list, in its deterministic creation order,
+next to the object itself.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import os
 import shutil
 from typing import Any
 
+import keras
 import tensorflow as tf
 from absl import logging
 
@@ -37,6 +46,19 @@ def prepare_output_dir(output_dir: str, reset: bool) -> None:
     os.makedirs(output_dir, exist_ok=True)
 
 
+#: Suffix of the entry that holds a Keras object's full variable list.
+ALL_WEIGHTS_SUFFIX = "_all_weights"
+
+
+def with_all_weights(trackables: dict[str, Any]) -> dict[str, Any]:
+    """`trackables` plus, for each Keras layer or model, `<name>_all_weights`: its `variables` list."""
+    items = dict(trackables)
+    for name, value in trackables.items():
+        if isinstance(value, keras.layers.Layer):
+            items[name + ALL_WEIGHTS_SUFFIX] = list(value.variables)
+    return items
+
+
 class RunState:
     """Counters and checkpoint of one run (search or final).
 
@@ -50,7 +72,9 @@ class RunState:
     def __init__(self, output_dir: str, max_to_keep: int = 2, **trackables: Any):
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.checkpoint = tf.train.Checkpoint(epoch=self.epoch, global_step=self.global_step, **trackables)
+        self.checkpoint = tf.train.Checkpoint(
+            epoch=self.epoch, global_step=self.global_step, **with_all_weights(trackables)
+        )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(output_dir, CHECKPOINT_SUBDIR), max_to_keep=max_to_keep
         )
