@@ -2,9 +2,9 @@
 
 The architecture pictures need boxes, arrows, curves and text, and nothing else; drawing them
 with NumPy keeps enas_tf2 free of PIL / matplotlib / graphviz (TensorFlow's `encode_png` writes
-the file). Shapes are rasterised by coverage: every pixel gets the fraction of it a shape covers
-(from the distance to the shape's edge), and the colour is blended by that fraction, so
-diagonal lines and curves come out smooth.
+the file, and is only imported when a PNG is asked for). Shapes are rasterised by coverage:
+every pixel gets the fraction of it a shape covers (from the distance to the shape's edge), and
+the colour is blended by that fraction, so diagonal lines and curves come out smooth.
 
 Coordinates are floats in pixels, x to the right and y down; pixel `(col, row)` covers the unit
 square `[col, col + 1] x [row, row + 1]`, so a rectangle from `(10, 10)` to `(20, 20)` fills
@@ -18,7 +18,6 @@ import math
 from typing import Iterable, Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from enas_tf2.pictures import font
 
@@ -51,9 +50,9 @@ class Canvas:
             raise ValueError(
                 f"a canvas needs a positive size; got width={width}, height={height}."
             )
-        self._pixels = np.empty((height, width, 3), dtype=np.uint8)
-        self._pixels[...] = _as_color(background)
         self.background = _as_color(background)
+        self._pixels = np.empty((height, width, 3), dtype=np.uint8)
+        self._pixels[...] = self.background
 
     @property
     def width(self) -> int:
@@ -158,7 +157,7 @@ class Canvas:
         The coverage of all segments is merged (maximum) before blending once, so joins and
         overlapping pieces are not darker than the rest of the stroke.
         """
-        path = _split_long_segments(np.asarray(points, dtype=np.float64).reshape(-1, 2))
+        path = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         if len(path) == 0:
             return
         half = max(float(thickness), 0.0) / 2.0
@@ -170,16 +169,15 @@ class Canvas:
             return
         left, top, xs, ys = window
         coverage = np.zeros((len(ys), len(xs)), dtype=np.float32)
-        segments = zip(path[:-1], path[1:]) if len(path) > 1 else [(path[0], path[0])]
-        for start, end in segments:
-            col0 = max(int(math.floor(min(start[0], end[0]) - half - 1)) - left, 0)
-            col1 = min(int(math.ceil(max(start[0], end[0]) + half + 1)) - left, len(xs))
-            row0 = max(int(math.floor(min(start[1], end[1]) - half - 1)) - top, 0)
-            row1 = min(int(math.ceil(max(start[1], end[1]) + half + 1)) - top, len(ys))
-            if col0 >= col1 or row0 >= row1:
+        visible = (xs[0] - half - 2, ys[0] - half - 2, xs[-1] + half + 2, ys[-1] + half + 2)
+        for starts, ends in _segment_chunks(path, visible):
+            corners = np.concatenate([starts, ends])
+            cols = _index_range(corners[:, 0], half + 1.0, left, len(xs))
+            rows = _index_range(corners[:, 1], half + 1.0, top, len(ys))
+            if cols.start >= cols.stop or rows.start >= rows.stop:
                 continue
-            piece = _segment_coverage(xs[col0:col1], ys[row0:row1], start, end, half)
-            np.maximum(coverage[row0:row1, col0:col1], piece, out=coverage[row0:row1, col0:col1])
+            piece = _segments_coverage(xs[cols], ys[rows], starts, ends, half)
+            np.maximum(coverage[rows, cols], piece, out=coverage[rows, cols])
         self._blend(window, coverage, color)
 
     def quadratic_curve(
@@ -332,8 +330,9 @@ class Canvas:
         ys = np.arange(top, bottom, dtype=np.float64) + 0.5
         return left, top, xs, ys
 
-    def _blend(self, window: tuple[int, int, np.ndarray, np.ndarray], coverage: np.ndarray,
-               color: Color) -> None:
+    def _blend(
+        self, window: tuple[int, int, np.ndarray, np.ndarray], coverage: np.ndarray, color: Color
+    ) -> None:
         """Mixes `color` into the window's pixels in proportion to `coverage` (0..1)."""
         left, top, xs, ys = window
         rows, cols = np.nonzero(coverage > 0.0)
@@ -362,6 +361,9 @@ def encode_png(image: np.ndarray) -> bytes:
         raise ValueError(
             f"expected a uint8 image of shape [height, width, 3]; got {image.dtype} {image.shape}."
         )
+    # Imported here so drawing (arrays only) works without loading TensorFlow.
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
     return tf.io.encode_png(tf.constant(image)).numpy()
 
 
@@ -391,32 +393,106 @@ def _as_color(color: Iterable[int]) -> Color:
     return values  # type: ignore[return-value]
 
 
-def _split_long_segments(path: np.ndarray) -> np.ndarray:
-    """Returns `path` with every segment longer than `_MAX_PIECE` cut into equal pieces."""
-    if len(path) < 2:
-        return path
-    pieces = [path[:1]]
-    for start, end in zip(path[:-1], path[1:]):
-        count = max(1, int(math.ceil(math.hypot(*(end - start)) / _MAX_PIECE)))
-        t = np.linspace(0.0, 1.0, count + 1)[1:, None]
-        pieces.append(start + (end - start) * t)
-    return np.concatenate(pieces)
+def _segment_chunks(
+    path: np.ndarray, box: tuple[float, float, float, float]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Returns the polyline's segments as `(starts, ends)` arrays, in runs of about `_MAX_PIECE`
+    pixels, so each run's box is small and one NumPy call covers many curve samples.
+
+    Segments longer than `_MAX_PIECE` are clipped to `box` (the visible window) and cut into
+    pieces, so a line reaching far off the canvas costs no more than its visible part.
+    """
+    if len(path) == 1:
+        return [(path, path)]
+    starts, ends = path[:-1], path[1:]
+    lengths = np.hypot(*(ends - starts).T)
+    if np.any(lengths > _MAX_PIECE):
+        starts, ends = _cut_long_segments(starts, ends, lengths, box)
+        if len(starts) == 0:
+            return []
+        lengths = np.hypot(*(ends - starts).T)
+    runs = np.floor((np.cumsum(lengths) - lengths) / _MAX_PIECE).astype(int)
+    boundaries = np.flatnonzero(np.diff(runs)) + 1
+    return [
+        (starts[indices], ends[indices])
+        for indices in np.split(np.arange(len(lengths)), boundaries)
+    ]
 
 
-def _segment_coverage(
-    xs: np.ndarray, ys: np.ndarray, start: np.ndarray, end: np.ndarray, half: float
+def _cut_long_segments(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    lengths: np.ndarray,
+    box: tuple[float, float, float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns the segments with each one longer than `_MAX_PIECE` clipped to `box` and cut
+    into pieces of at most `_MAX_PIECE` (short segments are kept as they are, in order)."""
+    new_starts, new_ends = [], []
+    for start, end, length in zip(starts, ends, lengths):
+        if length <= _MAX_PIECE:
+            new_starts.append(start[None])
+            new_ends.append(end[None])
+            continue
+        clipped = _clip_segment(start, end, box)
+        if clipped is None:
+            continue
+        first, last = clipped
+        count = max(1, int(math.ceil(math.hypot(*(last - first)) / _MAX_PIECE)))
+        points = first + (last - first) * np.linspace(0.0, 1.0, count + 1)[:, None]
+        new_starts.append(points[:-1])
+        new_ends.append(points[1:])
+    if not new_starts:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    return np.concatenate(new_starts), np.concatenate(new_ends)
+
+
+def _clip_segment(
+    start: np.ndarray, end: np.ndarray, box: tuple[float, float, float, float]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Returns the part of a segment inside `box = (x0, y0, x1, y1)` (Liang-Barsky), or None."""
+    delta = end - start
+    low, high = 0.0, 1.0
+    for p, q in (
+        (-delta[0], start[0] - box[0]), (delta[0], box[2] - start[0]),
+        (-delta[1], start[1] - box[1]), (delta[1], box[3] - start[1]),
+    ):
+        if p == 0:
+            if q < 0:
+                return None
+            continue
+        ratio = q / p
+        if p < 0:
+            low = max(low, ratio)
+        else:
+            high = min(high, ratio)
+        if low > high:
+            return None
+    return start + low * delta, start + high * delta
+
+
+def _index_range(values: np.ndarray, margin: float, offset: int, size: int) -> slice:
+    """Returns the window indices `[offset, offset + size)` within `margin` of `values`."""
+    first = max(int(math.floor(values.min() - margin)) - offset, 0)
+    last = min(int(math.ceil(values.max() + margin)) - offset, size)
+    return slice(first, last)
+
+
+def _segments_coverage(
+    xs: np.ndarray, ys: np.ndarray, starts: np.ndarray, ends: np.ndarray, half: float
 ) -> np.ndarray:
-    """Returns the coverage `[len(ys), len(xs)]` of a round-capped segment `half` px wide each
-    side: 1 inside, falling linearly to 0 across the one-pixel band at its edge."""
-    dx, dy = end[0] - start[0], end[1] - start[1]
-    px = xs[None, :] - start[0]
-    py = ys[:, None] - start[1]
+    """Returns the coverage `[len(ys), len(xs)]` of round-capped segments `half` px wide each
+    side: 1 inside, falling linearly to 0 across the one-pixel band at the edge."""
+    dx = (ends[:, 0] - starts[:, 0])[:, None, None]
+    dy = (ends[:, 1] - starts[:, 1])[:, None, None]
+    px = xs[None, None, :] - starts[:, 0][:, None, None]
+    py = ys[None, :, None] - starts[:, 1][:, None, None]
     length_squared = dx * dx + dy * dy
-    if length_squared > 0:
-        t = np.clip((px * dx + py * dy) / length_squared, 0.0, 1.0)
-    else:
-        t = 0.0
-    distance = np.hypot(px - t * dx, py - t * dy)
+    t = np.clip(
+        (px * dx + py * dy) / np.where(length_squared > 0, length_squared, 1.0), 0.0, 1.0
+    )
+    squared = np.square(px - t * dx)
+    squared += np.square(py - t * dy)
+    distance = np.sqrt(squared.min(axis=0))
     return np.clip(half + 0.5 - distance, 0.0, 1.0).astype(np.float32)
 
 
