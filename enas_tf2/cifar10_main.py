@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from absl import app, flags, logging
 
-from enas_tf2 import arch, run_record
+from enas_tf2 import arch, pictures, run_record
 from enas_tf2.controllers.macro import MacroController
 from enas_tf2.controllers.micro import MicroController
 from enas_tf2.controllers.trainer import ControllerTrainer
@@ -375,6 +375,9 @@ def run() -> None:
         eval_datasets = {"test": cifar10.make_eval_dataset(data.test_images, data.test_labels, data)}
         config = child_config(total_steps=FLAGS.num_epochs * num_train_batches)
         write_record(config, data)
+        if not search:
+            monitor.picture(0, "arc/final_picture", lambda: pictures.draw_arc(config.fixed_arc),
+                            os.path.join(FLAGS.output_dir, run_record.ARC_PICTURE))
         child = build_child(config)
         child_variables = optimized_variables(child)
         logging.info("Child: %s, %d trainable parameters", type(child).__name__, count_params(child_variables))
@@ -448,6 +451,7 @@ def run() -> None:
             derive_batch=next(iter(eval_datasets["valid"].unbatch().batch(FLAGS.batch_size).take(1))),
             describe_arc=lambda a: arc_class.from_flat(a).describe(),
             arc_to_string=lambda a: str(arc_class.from_flat(a)),
+            draw_arc=lambda a: pictures.draw_arc(arc_class.from_flat(a)),
             monitor=monitor,
         )
         search_run.run()

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from absl import app, flags, logging
 
-from enas_tf2 import arch, ptb_config, run_record
+from enas_tf2 import arch, pictures, ptb_config, run_record
 from enas_tf2.controllers.ptb import PtbController
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.data import ptb as ptb_data
@@ -128,6 +128,12 @@ def final_command(config: ptb_config.PtbRunConfig, arc_string: str) -> str:
     return " ".join(shlex.quote(a) for a in args if a)
 
 
+def draw_cell(config: ptb_config.PtbRunConfig, cell: arch.PtbArc):
+    """The cell's picture, averaging the nodes this run's cell output averages."""
+    output_nodes = range(cell.num_nodes) if config.cell_output == "mean_all" else None
+    return pictures.draw_ptb(cell, output_nodes=output_nodes)
+
+
 def write_record(config: ptb_config.PtbRunConfig, child: keras.Model, data: ptb_data.PtbData) -> None:
     """`run.json` and `vocab.txt`: what export and the pipeline need to rebuild this run's network."""
     run_record.write_vocabulary(FLAGS.output_dir, data.id_to_word)
@@ -165,6 +171,9 @@ def run(config: ptb_config.PtbRunConfig) -> None:
                          config.fixed_arc.describe(config.arc_format))
         child = build_child(config, data.vocab_size)
         write_record(config, child, data)
+        if not config.search:
+            monitor.picture(0, "arc/final_picture", lambda: draw_cell(config, config.fixed_arc),
+                            os.path.join(FLAGS.output_dir, run_record.ARC_PICTURE))
         logging.info("Child: %s, %d trainable parameters", type(child).__name__, count_params(child.trainable_variables))
         nominal = ptb_data.num_windows_per_epoch(len(data.train), config.batch_size, config.bptt)
         trackables = dict(child=child)
@@ -250,6 +259,7 @@ def run(config: ptb_config.PtbRunConfig) -> None:
             describe_arc=describe,
             arc_to_string=lambda flat: arch.PtbArc.parse(flat, arc_format=config.arc_format).format(config.arc_format),
             final_command=lambda arc_string: final_command(config, arc_string),
+            draw_arc=lambda flat: draw_cell(config, arch.PtbArc.parse(flat, arc_format=config.arc_format)),
         )
         loop.run()
         if not config.search and FLAGS.export_dir:

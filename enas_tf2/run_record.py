@@ -23,6 +23,9 @@ RUN_FILE = "run.json"
 FINAL_METRICS_FILE = "final_metrics.json"
 FINAL_ARC_FILE = "final_arc.txt"
 VOCAB_FILE = "vocab.txt"
+#: The derived architecture drawn (search runs) and the trained one (final runs).
+FINAL_ARC_PICTURE = "final_arc.png"
+ARC_PICTURE = "arc.png"
 #: Bumped when a field changes meaning; readers reject newer formats.
 RUN_FORMAT = 1
 SPACES = ("macro", "micro", "ptb")

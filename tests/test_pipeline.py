@@ -76,6 +76,17 @@ def test_final_stage_args_come_from_the_command_the_search_wrote(tmp_path):
         pipeline.final_stage_args(str(tmp_path))
 
 
+def image_events(output_dir: pathlib.Path, tag: str) -> list[bytes]:
+    """The PNG bytes of every TensorBoard image event `tag` (layout: [width, height, png])."""
+    found = []
+    for path in output_dir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    found.append(tf.make_ndarray(value.tensor)[2])
+    return found
+
+
 def _check_export(export_dir: pathlib.Path, arc: str, space: str) -> dict:
     loaded = tf.saved_model.load(str(export_dir))
     metadata = json.loads(loaded.signatures["metadata"]()["metadata_json"].numpy())
@@ -101,6 +112,13 @@ def test_tiny_macro_pipeline_runs_every_stage_then_skips_them(tmp_path):
     probabilities = loaded.signatures["serving_default"](images=tf.zeros([2, 32, 32, 3], tf.uint8))["probabilities"]
     np.testing.assert_allclose(probabilities.numpy().sum(-1), 1.0, rtol=1e-5)
     assert "[pipeline] search:" in result.stdout and "[pipeline] final:" in result.stdout
+    assert summary["pictures"] == [str(out / "search" / "final_arc.png"), str(out / "final" / "arc.png")]
+    for folder, tag in (("search", "arc/derived_picture"), ("final", "arc/final_picture")):
+        images = image_events(out / folder, tag)
+        assert len(images) == 1, f"{tag} missing from {folder}'s events"
+        decoded = tf.io.decode_png(images[0]).numpy()
+        np.testing.assert_array_equal(decoded, tf.io.decode_png((out / folder / pathlib.Path(
+            summary["pictures"][0 if folder == "search" else 1]).name).read_bytes()).numpy())
 
     again = run_pipeline(["macro", f"--data_path={data}", f"--output_dir={out}", *TINY_MACRO])
     for stage in ("search", "final", "export"):

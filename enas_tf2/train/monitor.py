@@ -11,13 +11,15 @@ import logging as std_logging
 import os
 import sys
 import time
-from typing import Mapping
+from typing import Callable, Mapping
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 from tensorflow.core.framework import summary_pb2
+
+from enas_tf2.pictures import write_png
 
 STDOUT_FILE = "stdout"
 
@@ -34,6 +36,7 @@ def _plugin_metadata(plugin_name: str) -> summary_pb2.SummaryMetadata:
 # extra dependency; `pip install tensorboard` only to *view* them.
 _SCALAR_METADATA = _plugin_metadata("scalars")
 _TEXT_METADATA = _plugin_metadata("text")
+_IMAGE_METADATA = _plugin_metadata("images")
 
 
 class Monitor:
@@ -76,6 +79,27 @@ class Monitor:
         with self.writer.as_default(step=step):
             # Two trailing spaces make Markdown keep the line breaks of an arc's rows.
             tf.summary.write(tag, tf.constant(value.replace("\n", "  \n")), metadata=_TEXT_METADATA)
+
+    def picture(self, step: int, tag: str, draw: Callable[[], np.ndarray], path: str) -> str | None:
+        """Draws a picture, writes it to `path` as PNG and to TensorBoard as the image `tag`.
+
+        Pictures are a view of results already saved (the arc files), so a drawing failure is
+        logged as a warning and never stops a run. Returns `path`, or None if drawing failed.
+        """
+        try:
+            image = draw()
+            write_png(image, path)
+            with open(path, "rb") as f:
+                png = f.read()
+        except Exception as error:  # noqa: BLE001 - a picture must never cost a run
+            logging.warning("Could not draw %s (%s: %s); the run goes on.", path, type(error).__name__, error)
+            return None
+        height, width = image.shape[:2]
+        with self.writer.as_default(step=step):
+            # The TensorBoard image plugin's layout: [width, height, png bytes] as strings.
+            tf.summary.write(tag, tf.constant([str(width), str(height), png]), metadata=_IMAGE_METADATA)
+        logging.info("Wrote %s", path)
+        return path
 
     def start_epoch(self, num_steps: int) -> None:
         self._progbar = keras.utils.Progbar(num_steps, stateful_metrics=["loss", "acc"]) if self.progress_bar else None

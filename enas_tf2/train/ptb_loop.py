@@ -106,6 +106,7 @@ class PtbLoop:
         describe_arc: formats a flat arc for logs (search only).
         arc_to_string: a flat arc in its encoding, one line (search only).
         final_command: the command that trains a derived arc string (search only).
+        draw_arc: draws a flat arc for `final_arc.png` (search only; None: no picture).
     """
 
     def __init__(
@@ -120,6 +121,7 @@ class PtbLoop:
         describe_arc: Callable[[np.ndarray], str] | None = None,
         arc_to_string: Callable[[np.ndarray], str] | None = None,
         final_command: Callable[[str], str] | None = None,
+        draw_arc: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
         self.config = config
         self.trainer = trainer
@@ -131,6 +133,7 @@ class PtbLoop:
         self.describe_arc = describe_arc
         self.arc_to_string = arc_to_string
         self.final_command = final_command
+        self.draw_arc = draw_arc
         self.train_stream = ptb_data.batchify(data.train, config.batch_size)
         self.nominal_batches = ptb_data.num_windows_per_epoch(len(data.train), config.batch_size, config.bptt)
         if self.nominal_batches < 1:
@@ -351,6 +354,13 @@ class PtbLoop:
             f"(mean {float(np.mean(ppls)):.2f})\n# train it from scratch with:\n# {command}\n",
         )
         logging.info("Wrote %s. Train it with:\n%s", path, command)
+        if self.draw_arc is not None:
+            self.monitor.picture(
+                int(self.state.global_step),
+                "arc/derived_picture",
+                lambda: self.draw_arc(best_arc),
+                os.path.join(self.monitor.output_dir, run_record.FINAL_ARC_PICTURE),
+            )
         return arc_string
 
 

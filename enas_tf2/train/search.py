@@ -79,6 +79,7 @@ class Search:
         describe_arc: formats a flat arc as the original prints it.
         arc_to_string: formats a flat arc in the original encoding (one line).
         monitor: logging and summaries.
+        draw_arc: draws a flat arc (`final_arc.png` and a TensorBoard image); None: no picture.
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class Search:
         describe_arc: Callable[[np.ndarray], str],
         arc_to_string: Callable[[np.ndarray], str],
         monitor: Monitor,
+        draw_arc: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
         self.config = config
         self.loop = loop
@@ -102,6 +104,7 @@ class Search:
         self.describe_arc = describe_arc
         self.arc_to_string = arc_to_string
         self.monitor = monitor
+        self.draw_arc = draw_arc
         loop.end_of_epoch = self.controller_phase
 
     def run(self) -> Derivation | None:
@@ -112,6 +115,13 @@ class Search:
             return None
         derivation = self.derive()
         self.write_final_arc(output_dir, derivation)
+        if self.draw_arc is not None:
+            self.monitor.picture(
+                int(self.loop.state.global_step),
+                "arc/derived_picture",
+                lambda: self.draw_arc(derivation.arc),
+                os.path.join(output_dir, run_record.FINAL_ARC_PICTURE),
+            )
         return derivation
 
     def controller_phase(self, epoch: int) -> None:
