@@ -106,8 +106,13 @@ def _check_exportable(output_dir: str, record: run_record.RunRecord, allow_unfin
     return latest
 
 
-def _restore(record: run_record.RunRecord, model: keras.Model, checkpoint_path: str) -> str:
-    """Loads the network's weights; returns "averaged" or "last" (which weights were loaded)."""
+def restore_weights(model: keras.Model, checkpoint_path: str) -> str:
+    """Loads a run checkpoint's network weights into `model` (nothing else of the run).
+
+    When the run kept an enas_lm weight average that has started, the averages are loaded,
+    because that run evaluated (and reported its metrics) with them. Returns "averaged" or
+    "last": which weights were loaded.
+    """
     from enas_tf2.spaces.rnn import WeightAverage
 
     trackables: dict[str, Any] = {"child": model}
@@ -232,7 +237,7 @@ def export_run(output_dir: str, export_dir: str, allow_unfinished: bool = False,
     checkpoint_path = _check_exportable(output_dir, record, allow_unfinished)
     _check_export_dir(export_dir, overwrite)
     model = build_fixed_child(record)
-    weights = _restore(record, model, checkpoint_path)
+    weights = restore_weights(model, checkpoint_path)
     metadata = _metadata(record, model, output_dir, checkpoint_path, weights)
     metadata_json = json.dumps(metadata, indent=2, sort_keys=True)
     module = serving_module(record, model, output_dir, metadata_json)

@@ -161,6 +161,7 @@ def test_missing_data_path_fails_fast_and_keeps_the_previous_run(tmp_path):
         (["--child_num_branches=3"], "--child_num_branches=3"),
         (["--child_out_filters=5"], "even"),
         (["--nocontroller_search_whole_channels"], "whole_channels"),
+        (["--export_dir=somewhere"], "this is a search (no --child_fixed_arc)"),
     ],
 )
 def test_bad_flags_give_a_clear_error(tmp_path, extra, message):

@@ -302,3 +302,38 @@ def test_run_record_round_trip_and_errors(tmp_path):
         run_record.read_run_record(str(tmp_path))
     with pytest.raises(run_record.RunRecordError, match="Unknown space"):
         run_record.RunRecord("imagenet", "final", None, {}, {}, {})
+
+
+def _pipeline_roots() -> list[str]:
+    value = os.environ.get("ENAS_EXPORT_RUNS", "")
+    return [root for root in value.split(os.pathsep) if root]
+
+
+@pytest.mark.skipif(
+    not _pipeline_roots(),
+    reason="set ENAS_EXPORT_RUNS to pipeline output folders (separated by ':') to check their real exports",
+)
+@pytest.mark.parametrize("root", _pipeline_roots() or ["none"])
+def test_pipeline_exports_match_their_final_networks_in_a_clean_process(root, tmp_path):
+    """The parity check on the exports of real pipeline runs (scripts/pipeline.sh ... --output_dir=root)."""
+    final_dir, export_dir = pathlib.Path(root) / "final", pathlib.Path(root) / "export"
+    record = run_record.read_run_record(str(final_dir))
+    model = export.build_fixed_child(record)
+    export.restore_weights(model, tf.train.latest_checkpoint(str(final_dir / "checkpoints")))
+    rng = np.random.default_rng(0)
+    if record.space == "ptb":
+        words = run_record.read_vocabulary(str(final_dir))
+        ids = rng.integers(0, len(words), size=(2, 20)).astype(np.int64)
+        logits, state = model(tf.constant(ids, tf.int32), model.initial_state(2), training=False)
+        expected = {"token_ids": ids, "log_probs": tf.nn.log_softmax(logits).numpy(), "state": state.numpy(),
+                    "words": np.array([w.encode() for w in words[:3]])}
+    else:
+        images = rng.integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
+        x = (images / np.float32(255.0) - np.float32(record.data["mean"])) / np.float32(record.data["std"])
+        probabilities = tf.nn.softmax(model(tf.constant(x, tf.float32), training=False)).numpy()
+        expected = {"images": images, "probabilities": probabilities}
+    report = run_clean_check(export_dir, expected, tmp_path)
+    assert report["max_diff"] <= TOLERANCE, report
+    if record.space == "ptb":
+        assert report["window_diff"] <= TOLERANCE and report["token_ids"] == [[0, 1, 2]], report
+    print(f"{root}: {report}")

@@ -100,3 +100,9 @@ def test_bad_fixed_arcs_raise_arc_errors():
         resolve(dict(FINAL, child_fixed_arc="0 x 1 0"))
     with pytest.raises(ArcError):
         resolve(dict(FINAL, child_fixed_arc="0 0 1 0", ptb_arc_format="original"))  # even length
+
+
+def test_export_dir_in_a_search_is_a_clear_error():
+    with pytest.raises(FlagError, match="--export_dir exports a trained final network.*pipeline.sh ptb"):
+        resolve(dict(export_dir="somewhere"))
+    assert resolve(dict(FINAL, child_fixed_arc=arch.PTB_ENAS_LM_ARC, export_dir="somewhere")).search is False
