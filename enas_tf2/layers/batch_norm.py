@@ -10,12 +10,18 @@ It also reproduces the original's statistics exactly (ENAS_SPEC.md, conventions)
 the fused kernel normalises with the biased batch variance but feeds the
 unbiased (n / (n - 1)) variance into the moving average, as TF1's
 `fused_batch_norm` did.
+
+Under a `tf.distribute` strategy with several replicas, training-mode statistics
+are those of the *global* batch (sums all-reduced across replicas), so a
+distributed step normalises exactly as one device with the whole batch would.
 """
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from enas_tf2.distribute import cross_replica_sum
 
 #: The original's BN decay and epsilon (ENAS_SPEC.md, conventions).
 BN_MOMENTUM = 0.9
@@ -50,6 +56,9 @@ class BatchNorm(keras.layers.BatchNormalization):
         if inputs.shape.rank != 4 or self.axis not in (-1, 3) or inputs.dtype != tf.float32:
             return super().call(inputs, training=training, mask=mask)
         if training and self.trainable:
+            replica_context = distributed_replica_context()
+            if replica_context is not None:
+                return self._synchronized_training_call(inputs, replica_context)
             outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
                 x=inputs,
                 scale=self.gamma,
@@ -61,9 +70,7 @@ class BatchNorm(keras.layers.BatchNormalization):
                 data_format="NHWC",
                 is_training=True,
             )
-            decay = 1.0 - self.momentum
-            self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
-            self.moving_variance.assign_sub((self.moving_variance - variance) * decay)
+            self._update_moving_statistics(mean, variance)
             return outputs
         outputs, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
             x=inputs,
@@ -76,3 +83,39 @@ class BatchNorm(keras.layers.BatchNormalization):
             is_training=False,
         )
         return outputs
+
+    def _update_moving_statistics(self, mean: tf.Tensor, unbiased_variance: tf.Tensor) -> None:
+        decay = 1.0 - self.momentum
+        self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
+        self.moving_variance.assign_sub((self.moving_variance - unbiased_variance) * decay)
+
+    def _synchronized_training_call(self, inputs: tf.Tensor, replica_context) -> tf.Tensor:
+        outputs, mean, variance, count = global_batch_norm(
+            inputs, self.gamma, self.beta, self.epsilon, replica_context
+        )
+        unbiased = variance * count / tf.maximum(count - 1.0, 1.0)
+        self._update_moving_statistics(tf.stop_gradient(mean), tf.stop_gradient(unbiased))
+        return outputs
+
+
+def distributed_replica_context():
+    """The replica context when several replicas train in sync, else None (one device, or cross-replica)."""
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        return context
+    return None
+
+
+def global_batch_norm(inputs: tf.Tensor, gamma, beta, epsilon: float, replica_context):
+    """NHWC batch norm with the statistics of the global batch: per-channel sums all-reduced.
+
+    Returns `(outputs, mean, biased variance, number of values per channel)`; the all-reduce
+    carries gradients, so the backward pass is that of one big batch too.
+    """
+    count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), tf.float32)
+    local = [tf.reduce_sum(inputs, axis=[0, 1, 2]), tf.reduce_sum(tf.square(inputs), axis=[0, 1, 2]), count]
+    total_sum, total_square, total_count = cross_replica_sum(local)
+    mean = total_sum / total_count
+    variance = tf.maximum(total_square / total_count - tf.square(mean), 0.0)
+    outputs = tf.nn.batch_normalization(inputs, mean, variance, beta, gamma, epsilon)
+    return outputs, mean, variance, total_count

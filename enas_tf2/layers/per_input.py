@@ -14,7 +14,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from enas_tf2.layers.batch_norm import BN_EPSILON
+from enas_tf2.layers.batch_norm import BN_EPSILON, distributed_replica_context, global_batch_norm
 from enas_tf2.layers.initializers import he_normal
 
 
@@ -79,8 +79,12 @@ def per_input_batch_norm(
     """Batch-statistics normalisation with given `gamma`/`beta` and no moving averages.
 
     The micro search's "per-input" BN (spec 3.1): it normalises with the
-    batch's own statistics also at evaluation time and keeps no state.
+    batch's own statistics also at evaluation time and keeps no state. Under a
+    strategy with several replicas the statistics are the global batch's.
     """
+    replica_context = distributed_replica_context()
+    if replica_context is not None:
+        return global_batch_norm(inputs, gamma, beta, epsilon, replica_context)[0]
     outputs, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
         x=inputs,
         scale=gamma,

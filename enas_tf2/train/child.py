@@ -68,6 +68,14 @@ class ChildTrainer:
         variables: the weights to optimise and regularise; default the model's
             `optimized_variables` if it defines them (the micro child: all but
             its aux head, Q-10), else all its trainable weights.
+        strategy: the `tf.distribute` strategy the model was built under. With
+            several replicas `train_step` takes an iterator over a distributed
+            dataset (`strategy.experimental_distribute_dataset`, global batches);
+            one architecture is sampled per step and shared by every replica,
+            each replica computes the gradient of its share of the global batch,
+            and the all-reduced gradient (batch norm over the global batch,
+            `layers/batch_norm.py`) makes the update of one device with the whole
+            batch. Evaluation and scoring run on one device per process.
     """
 
     def __init__(
@@ -80,6 +88,7 @@ class ChildTrainer:
         clip_gradients: bool = False,
         jit_compile: bool = False,
         variables: list[tf.Variable] | None = None,
+        strategy: tf.distribute.Strategy | None = None,
     ):
         self.model = model
         self.optimizer = optimizer
@@ -87,6 +96,8 @@ class ChildTrainer:
         self.sample_arc = sample_arc
         self.grad_bound = grad_bound
         self.clip_gradients = clip_gradients
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.num_replicas = int(self.strategy.num_replicas_in_sync)
         # Set when a step sees a non-finite loss; the loop checks it before saving.
         self.nonfinite = tf.Variable(False, trainable=False, name="nonfinite_loss_seen")
         if not model.built:
@@ -98,7 +109,10 @@ class ChildTrainer:
         self.use_step = bool(getattr(model, "uses_step_counter", False))
         # Slots must exist before the first trace, or the step traces twice.
         optimizer.build(self.variables)
-        self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
+        if self.num_replicas > 1:
+            self.train_step = tf.function(self._distributed_train_step)
+        else:
+            self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
         self.eval_step = tf.function(self._eval_step, jit_compile=jit_compile)
         self.score_arc = tf.function(self._score_arc, jit_compile=jit_compile)
 
@@ -134,6 +148,58 @@ class ChildTrainer:
         self.nonfinite.assign(tf.logical_or(self.nonfinite, tf.logical_not(tf.math.is_finite(loss))))
         accuracy = _accuracy(logits, labels)
         logs = dict(loss=cross_entropy, lr=learning_rate, grad_norm=grad_norm, accuracy=accuracy)
+        if aux_loss is not None:
+            logs["aux_loss"] = aux_loss
+        if arc is not None:
+            logs["arc"] = arc
+        return logs
+
+    def _distributed_train_step(self, iterator) -> dict[str, tf.Tensor]:
+        """One update over every replica: one sampled arc for all, the global batch split among them."""
+        batch = next(iterator)
+        arc = self._arc(None)
+        logs = self.strategy.run(self._replica_train_step, args=(batch, arc))
+        mean = tf.distribute.ReduceOp.MEAN
+        reduced = {name: self.strategy.reduce(mean, value, axis=None) for name, value in logs.items() if name != "arc"}
+        self.nonfinite.assign(tf.logical_or(self.nonfinite, tf.logical_not(tf.math.is_finite(reduced["loss"]))))
+        if arc is not None:
+            reduced["arc"] = self.strategy.experimental_local_results(logs["arc"])[0]
+        return reduced
+
+    def _replica_train_step(self, batch, arc: tf.Tensor | None) -> dict[str, tf.Tensor]:
+        """One replica's share: gradients of `loss / replicas`, all-reduced before clipping and the update."""
+        context = tf.distribute.get_replica_context()
+        images, labels = batch
+        if arc is not None:
+            # Every worker samples with its own generator; the first replica's arc is the step's arc
+            # (identical already when the workers share a seed, and then this costs one tiny all-reduce).
+            first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), arc.dtype)
+            arc = context.all_reduce(tf.distribute.ReduceOp.SUM, arc * first)
+        variables = self.variables
+        scale = 1.0 / self.num_replicas
+        call_kwargs = {"step": self.optimizer.iterations} if self.use_step else {}
+        aux_loss = None
+        with tf.GradientTape() as tape:
+            if self.use_aux:
+                logits, aux_logits = self.model(images, arc=arc, training=True, return_aux=True, **call_kwargs)
+                aux_loss = _cross_entropy(labels, aux_logits)
+            else:
+                logits = self.model(images, arc=arc, training=True, **call_kwargs)
+            cross_entropy = _cross_entropy(labels, logits)
+            loss = cross_entropy
+            if aux_loss is not None:
+                loss += AUX_LOSS_WEIGHT * aux_loss
+            scaled_loss = loss * scale
+        grads = tape.gradient(scaled_loss, variables)
+        grads = add_l2_gradients(grads, variables, self.l2_reg * scale)
+        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)  # the global batch's gradient
+        grad_norm = tf.linalg.global_norm(grads)
+        if self.clip_gradients:
+            grads = [tf.clip_by_norm(g, self.grad_bound) for g in grads]
+        learning_rate = self.optimizer.learning_rate
+        # The optimizer sums the replicas' gradients again: each passes its 1/replicas share.
+        self.optimizer.apply_gradients(zip([g * scale for g in grads], variables))
+        logs = dict(loss=cross_entropy, lr=learning_rate, grad_norm=grad_norm, accuracy=_accuracy(logits, labels))
         if aux_loss is not None:
             logs["aux_loss"] = aux_loss
         if arc is not None:

@@ -1,0 +1,194 @@
+"""`--distribution=none|mirrored|multi_worker`: which `tf.distribute` strategy a run uses, and who writes.
+
+* `none`: TensorFlow's default strategy (one device); the runs behave exactly as
+  without distribution.
+* `mirrored`: `tf.distribute.MirroredStrategy` over the GPUs of this machine (on a
+  machine without GPUs, `--cpu_replicas=N` splits the CPU into N logical devices,
+  which is how the tests exercise it).
+* `multi_worker`: `tf.distribute.MultiWorkerMirroredStrategy` over the hosts that
+  `TF_CONFIG` lists; every host runs the same command.
+
+Only the chief writes checkpoints, TensorBoard events and result files. Other
+workers must still take part in every collective a save performs, so they save
+into a temporary folder of their own (`worker_output_dir`) that is deleted at the
+end, as the `tf.distribute` guide recommends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import weakref
+
+import tensorflow as tf
+from tensorflow.python.distribute import collective_util  # pylint: disable=g-direct-tensorflow-import
+
+from enas_tf2.errors import FlagError
+
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
+
+
+def split_cpu(num_devices: int) -> None:
+    """Splits the first CPU into `num_devices` logical devices (before TensorFlow initialises them).
+
+    Raises:
+        FlagError: TensorFlow has already initialised its devices, so the split cannot take effect.
+    """
+    cpus = tf.config.list_physical_devices("CPU")
+    configured = tf.config.get_logical_device_configuration(cpus[0])
+    if configured is not None and len(configured) == num_devices:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_devices)
+    except RuntimeError as error:
+        raise FlagError(f"--cpu_replicas={num_devices} must take effect before TensorFlow starts: {error}") from None
+
+
+def make_strategy(distribution: str, cpu_replicas: int = 0) -> tf.distribute.Strategy:
+    """The strategy for `--distribution` (call before building any model or variable).
+
+    Raises:
+        FlagError: an unknown distribution, `multi_worker` without `TF_CONFIG`, or `--cpu_replicas`
+            with GPUs present or with `none`.
+    """
+    if distribution not in DISTRIBUTIONS:
+        raise FlagError(f"--distribution={distribution!r} is unknown; expected one of {', '.join(DISTRIBUTIONS)}.")
+    if cpu_replicas and distribution == "none":
+        raise FlagError("--cpu_replicas splits the CPU for --distribution=mirrored or multi_worker; drop it.")
+    if cpu_replicas and tf.config.list_physical_devices("GPU"):
+        raise FlagError("--cpu_replicas is for machines without GPUs; with GPUs, each GPU is a replica. Drop it.")
+    if distribution == "none":
+        return tf.distribute.get_strategy()
+    if distribution == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise FlagError(
+                "--distribution=multi_worker needs TF_CONFIG naming every worker and this one's index, e.g. "
+                "TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:12345\", \"host2:12345\"]}, "
+                "\"task\": {\"type\": \"worker\", \"index\": 0}}' on the first host (see BUILD.md)."
+            )
+        if cpu_replicas:
+            split_cpu(cpu_replicas)
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if cpu_replicas > 1:
+        split_cpu(cpu_replicas)
+        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
+    return tf.distribute.MirroredStrategy()
+
+
+def task_info() -> tuple[str | None, int]:
+    """This process's (task type, index) from `TF_CONFIG`, or (None, 0) without it."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task", {})
+    return task.get("type"), int(task.get("index", 0))
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's files (always, except on non-chief workers)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    task_type, task_index = task_info()
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    if "chief" in cluster:
+        return task_type == "chief"
+    return task_type in (None, "worker") and task_index == 0
+
+
+def worker_output_dir(output_dir: str, strategy: tf.distribute.Strategy) -> str:
+    """Where this process saves: `output_dir` for the chief, a temporary folder beside it for other workers."""
+    if is_chief(strategy):
+        return output_dir
+    task_type, task_index = task_info()
+    return os.path.join(output_dir, f".{task_type}_{task_index}_tmp")
+
+
+def remove_worker_output_dir(output_dir: str, strategy: tf.distribute.Strategy) -> None:
+    """Deletes a non-chief worker's temporary folder (nothing for the chief)."""
+    folder = worker_output_dir(output_dir, strategy)
+    if folder != output_dir:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def num_replicas(strategy: tf.distribute.Strategy) -> int:
+    return int(strategy.num_replicas_in_sync)
+
+
+# ---------------------------------------------------------------------------------------------
+# A cross-replica sum that works inside `tf.switch_case` branches.
+# ---------------------------------------------------------------------------------------------
+#
+# The supernets' batch norms sit inside `tf.switch_case` branches, and their training statistics
+# must be those of the global batch. `ReplicaContext.all_reduce` goes through `merge_call` in
+# `MirroredStrategy` on CPUs (and without XLA), which TensorFlow forbids inside control flow. The
+# strategies' own collective all-reduce (`CollectiveAllReduce._all_reduce`, what they use under
+# XLA) works there, except that its ordering token, an eager resource captured by the branch,
+# breaks `tf.switch_case`'s gradient ("Tensor.graph is undefined"). `_graph_ordering_tokens`
+# hands the collectives the token as a tensor of the outermost `tf.function` instead, which the
+# branches capture like any other tensor. Both touch TensorFlow internals (TF 2.21);
+# `tests/test_distribute.py` compares a distributed step with a one-device step, so a change
+# in TensorFlow that breaks them fails loudly rather than training wrongly.
+
+_ordering_tokens_patched = False
+
+
+def _outermost_function_graph(graph):
+    while getattr(getattr(graph, "outer_graph", None), "building_function", False):
+        graph = graph.outer_graph
+    return graph
+
+
+def _graph_ordering_tokens() -> None:
+    """Makes collective launchers return their ordering token as a tensor of the outermost function."""
+    global _ordering_tokens_patched
+    if _ordering_tokens_patched:
+        return
+    from tensorflow.python.distribute import cross_device_utils  # pylint: disable=g-import-not-at-top
+
+    launcher_class = cross_device_utils.CollectiveReplicaLauncher
+    original = launcher_class._get_ordering_token
+
+    def graph_ordering_token(self):
+        handle = original(self)
+        if handle is None or not tf.inside_function():
+            return handle
+        outer = _outermost_function_graph(tf.compat.v1.get_default_graph())
+        tokens = self.__dict__.setdefault("_enas_graph_tokens", weakref.WeakKeyDictionary())
+        if outer not in tokens:
+            with outer.as_default():
+                tokens[outer] = tf.identity(handle)
+        return tokens[outer]
+
+    launcher_class._get_ordering_token = graph_ordering_token
+    _ordering_tokens_patched = True
+
+
+def _collective_ops(strategy: tf.distribute.Strategy):
+    extended = strategy.extended
+    ops = getattr(extended, "_collective_ops", None)  # MirroredStrategy
+    return ops if ops is not None else extended._cross_device_ops  # MultiWorkerMirroredStrategy
+
+
+def cross_replica_sum(values: list[tf.Tensor]) -> list[tf.Tensor]:
+    """Sums `values` over the replicas in sync, with a summed gradient; callable inside control flow.
+
+    Outside a replica context of several replicas it returns `values` unchanged.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return list(values)
+    _graph_ordering_tokens()
+    collective = _collective_ops(tf.distribute.get_strategy())
+    replica_id = context._replica_id  # pylint: disable=protected-access
+    options = collective_util.Options()
+
+    def all_sum(tensors):
+        return collective._all_reduce(tf.distribute.ReduceOp.SUM, list(tensors), replica_id, options)
+
+    @tf.custom_gradient
+    def summed(*tensors):
+        def grad(*upstream):
+            return all_sum([tf.convert_to_tensor(dy) for dy in upstream])
+
+        return all_sum(tensors), grad
+
+    return list(summed(*values))

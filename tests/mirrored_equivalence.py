@@ -1,0 +1,100 @@
+"""Run by tests/test_distribute.py in a fresh process: the CPU is split into 2 logical devices first.
+
+Trains the same tiny child (identical initial weights, the same sampled architectures, the
+same global batches) for a few steps under the default strategy and under a 2-replica
+`MirroredStrategy`, and prints both runs' losses, weights and architectures as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import tensorflow as tf
+
+from enas_tf2.distribute import make_strategy, split_cpu  # noqa: E402
+
+split_cpu(2)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from enas_tf2 import arch  # noqa: E402,I001
+from enas_tf2.controllers.macro import MacroController  # noqa: E402
+from enas_tf2.controllers.micro import MicroController  # noqa: E402
+from enas_tf2.controllers.trainer import ControllerTrainer  # noqa: E402
+from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet  # noqa: E402
+from enas_tf2.spaces.micro import MicroSupernet  # noqa: E402
+from enas_tf2.train.child import ChildTrainer  # noqa: E402
+from enas_tf2.train.optimizers import MomentumSGD  # noqa: E402
+
+STEPS = 2
+BATCH = 8
+
+
+def build(kind: str):
+    if kind == "macro_search":
+        child = MacroSupernet(3, 4, num_branches=6, name="child")
+        controller = MacroController(num_layers=3, num_branches=6, lstm_size=8, name="controller")
+    elif kind == "micro_search":
+        child = MicroSupernet(1, 2, 4, name="child")
+        controller = MicroController(num_cells=2, num_branches=5, lstm_size=8, name="controller")
+    else:
+        child = MacroNetwork(arch.MacroArc.parse("0 1 0 4 1 1"), 4, name="child")
+        controller = None
+    child.build((None, 32, 32, 3))
+    return child, controller
+
+
+def run(kind: str, strategy: tf.distribute.Strategy, initial: dict | None) -> dict:
+    with strategy.scope():
+        child, controller = build(kind)
+        if initial is not None:
+            for variable, value in zip(child.variables, initial["child"]):
+                variable.assign(value)
+            if controller is not None:
+                for variable, value in zip(controller.variables, initial["controller"]):
+                    variable.assign(value)
+        optimizer = MomentumSGD(learning_rate=0.05, momentum=0.9, nesterov=True)
+        sampler = None
+        if controller is not None:
+            sampler = ControllerTrainer(controller, reward_fn=lambda arc: 0.0, seed=7).sample_arc_tensor
+        trainer = ChildTrainer(child, optimizer, l2_reg=2.5e-4, sample_arc=sampler, strategy=strategy)
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(STEPS * BATCH, 32, 32, 3)).astype(np.float32)
+    labels = rng.integers(0, 10, size=STEPS * BATCH).astype(np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(BATCH)
+    if strategy.num_replicas_in_sync > 1:
+        dataset = strategy.experimental_distribute_dataset(dataset)
+    iterator = iter(dataset)
+    losses, arcs = [], []
+    for _ in range(STEPS):
+        logs = trainer.train_step(iterator)
+        losses.append(float(logs["loss"]))
+        if "arc" in logs:
+            arcs.append([int(a) for a in np.asarray(logs["arc"])])
+    return {
+        "losses": losses,
+        "arcs": arcs,
+        "child": [np.asarray(v.numpy()).tolist() for v in child.variables],
+        "names": [v.path for v in child.variables],
+    }
+
+
+def compare(kind: str, strategy: tf.distribute.Strategy) -> dict:
+    keras.utils.set_random_seed(0)
+    child, controller = build(kind)
+    initial = {
+        "child": [v.numpy() for v in child.variables],
+        "controller": [] if controller is None else [v.numpy() for v in controller.variables],
+    }
+    single = run(kind, tf.distribute.get_strategy(), initial)
+    mirrored = run(kind, strategy, initial)
+    return {"single": single, "mirrored": mirrored}
+
+
+if __name__ == "__main__":
+    # One strategy for every comparison: collective keys are process-wide, and a second strategy
+    # would reuse the first one's.
+    mirrored_strategy = make_strategy("mirrored", cpu_replicas=2)
+    print("RESULT " + json.dumps({kind: compare(kind, mirrored_strategy) for kind in sys.argv[1:]}))
