@@ -14,9 +14,10 @@ import shlex
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import app, flags, logging
 
-from enas_tf2 import arch, pictures, run_record
+from enas_tf2 import arch, distribute, pictures, run_record
 from enas_tf2.controllers.macro import MacroController
 from enas_tf2.controllers.micro import MicroController
 from enas_tf2.controllers.trainer import ControllerTrainer
@@ -312,15 +313,45 @@ def final_command(arc_string: str) -> str:
     return " ".join(shlex.quote(a) for a in args if a)
 
 
+def check_distribution_flags(strategy) -> None:
+    """Flag combinations a distributed run cannot honour."""
+    replicas = distribute.num_replicas(strategy)
+    if FLAGS.batch_size % replicas:
+        raise FlagError(f"--batch_size={FLAGS.batch_size} is the global batch and must split evenly over the "
+                        f"{replicas} replicas; use a multiple of {replicas}.")
+    if FLAGS.distribution == "multi_worker" and FLAGS.seed is None:
+        raise FlagError("--distribution=multi_worker needs --seed: every worker must shuffle the data and sample "
+                        "the controller's architectures identically.")
+    if replicas > 1 and FLAGS.jit_compile:
+        logging.warning("--jit_compile is not used for the distributed child step.")
+
+
+def log_weights_digest(strategy, *models) -> None:
+    """Logs a digest of the weights: on several workers, equal digests show they ended in sync."""
+    if FLAGS.distribution != "none":
+        task_type, task_index = distribute.task_info()
+        digest = distribute.weights_digest([v for model in models for v in model.variables])
+        logging.info("Weights digest (%s %d): %s", task_type or "local", task_index, digest)
+
+
+def distributed_dataset(strategy, dataset):
+    """The global-batch dataset split across the replicas (each worker takes its share of every batch)."""
+    if distribute.num_replicas(strategy) == 1:
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+
 def flag_values() -> dict:
     """Every CIFAR-10 flag's value by name (kept in the run record)."""
     return {flag.name: flag.value for flag in FLAGS.get_flags_for_module("enas_tf2.flags")}
 
 
-def write_record(config: ChildConfig, data: cifar10.Cifar10Data) -> None:
+def write_record(config: ChildConfig, data: cifar10.Cifar10Data, output_dir: str) -> None:
     """`run.json`: what export and the pipeline need to rebuild this run's network."""
     run_record.write_run_record(
-        FLAGS.output_dir,
+        output_dir,
         run_record.RunRecord(
             space=config.space,
             mode="search" if config.fixed_arc is None else "final",
@@ -332,15 +363,15 @@ def write_record(config: ChildConfig, data: cifar10.Cifar10Data) -> None:
     )
 
 
-def finish_final(loop: EpochLoop, results: dict[str, float]) -> None:
-    """`final_metrics.json` and, with --export_dir, the SavedModel."""
+def finish_final(loop: EpochLoop, results: dict[str, float], output_dir: str, chief: bool = True) -> None:
+    """`final_metrics.json` and, with --export_dir (on the chief), the SavedModel."""
     if not results:
-        metrics = run_record.read_final_metrics(FLAGS.output_dir)
+        metrics = run_record.read_final_metrics(output_dir)
         # A rerun of a finished run: the metrics are there; killed before writing them: evaluate again.
         results = metrics if metrics is not None else loop.evaluate(int(loop.state.epoch))
-    path = run_record.write_final_metrics(FLAGS.output_dir, results)
+    path = run_record.write_final_metrics(output_dir, results)
     logging.info("Final run done: %s (written to %s)", results, path)
-    if FLAGS.export_dir:
+    if FLAGS.export_dir and chief:
         from enas_tf2.export import export_run
 
         export_run(FLAGS.output_dir, FLAGS.export_dir, overwrite=True)
@@ -358,12 +389,27 @@ def run() -> None:
     child_config()  # parses --child_fixed_arc: a bad arc fails before anything else
     if not FLAGS.output_dir:
         prepare_output_dir(FLAGS.output_dir, reset=False)  # raises the missing-flag error
+    # Before any other TensorFlow op (a multi-worker strategy must come first).
+    strategy = distribute.make_strategy(FLAGS.distribution, FLAGS.cpu_replicas)
+    check_distribution_flags(strategy)
+    chief = distribute.is_chief(strategy)
+    # Only the chief writes into --output_dir; other workers save into a temporary folder of their own.
+    output_dir = distribute.worker_output_dir(FLAGS.output_dir, strategy)
     # Data first: a wrong --data_path must fail before --reset_output_dir deletes a previous run.
     data = cifar10.load_cifar10(FLAGS.data_source, FLAGS.data_path, search=search, num_valid=FLAGS.num_valid_images)
-    prepare_output_dir(FLAGS.output_dir, FLAGS.reset_output_dir)
-    monitor = Monitor(FLAGS.output_dir)
+    prepare_output_dir(output_dir, FLAGS.reset_output_dir or not chief)
+    monitor = Monitor(output_dir)
+    # Models, optimizers, controller and steps are built in the strategy's scope (their variables are
+    # mirrored); the loop's counters are plain variables made after it, which `strategy.run` does not need.
+    scope = strategy.scope()
+    scope.__enter__()
+    in_scope = True
     try:
         log_flags()
+        if distribute.num_replicas(strategy) > 1:
+            logging.info("Distribution: %s, %d replicas in sync, global batch %d (%d per replica)%s",
+                         FLAGS.distribution, strategy.num_replicas_in_sync, FLAGS.batch_size,
+                         FLAGS.batch_size // strategy.num_replicas_in_sync, "" if chief else "; not the chief")
         if FLAGS.seed is not None:
             keras.utils.set_random_seed(FLAGS.seed)
         logging.info("Data: %d train, %d valid, %d test; mean=%s std=%s (x255)", data.num_train, data.num_valid,
@@ -374,10 +420,10 @@ def run() -> None:
         )
         eval_datasets = {"test": cifar10.make_eval_dataset(data.test_images, data.test_labels, data)}
         config = child_config(total_steps=FLAGS.num_epochs * num_train_batches)
-        write_record(config, data)
+        write_record(config, data, output_dir)
         if not search:
             monitor.picture(0, "arc/final_picture", lambda: pictures.draw_arc(config.fixed_arc),
-                            os.path.join(FLAGS.output_dir, run_record.ARC_PICTURE))
+                            os.path.join(output_dir, run_record.ARC_PICTURE))
         child = build_child(config)
         child_variables = optimized_variables(child)
         logging.info("Child: %s, %d trainable parameters", type(child).__name__, count_params(child_variables))
@@ -415,8 +461,11 @@ def run() -> None:
             clip_gradients=FLAGS.child_clip_gradients,
             jit_compile=FLAGS.jit_compile,
             variables=child_variables,
+            strategy=strategy,
         )
-        state = RunState(FLAGS.output_dir, **trackables)
+        scope.__exit__(None, None, None)
+        in_scope = False
+        state = RunState(output_dir, restore_dir=FLAGS.output_dir, **trackables)
         state.restore_latest()
         loop = EpochLoop(
             LoopConfig(
@@ -429,11 +478,12 @@ def run() -> None:
             child_trainer,
             state,
             monitor,
-            iter(train_dataset),
+            iter(distributed_dataset(strategy, train_dataset)),
             eval_datasets,
         )
         if not search:
-            finish_final(loop, loop.run())
+            finish_final(loop, loop.run(), output_dir, chief)
+            log_weights_digest(strategy, child)
             return
         arc_class = arch.MicroArc if space() == "micro" else arch.MacroArc
         search_run = Search(
@@ -455,8 +505,12 @@ def run() -> None:
             monitor=monitor,
         )
         search_run.run()
+        log_weights_digest(strategy, child, controller)
     finally:
         monitor.close()
+        if in_scope:
+            scope.__exit__(None, None, None)
+        distribute.remove_worker_output_dir(FLAGS.output_dir, strategy)
 
 
 def main(argv: list[str]) -> None:

@@ -16,10 +16,13 @@ end, as the `tf.distribute` guide recommends.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import weakref
+
+import numpy as np
 
 import tensorflow as tf
 from tensorflow.python.distribute import collective_util  # pylint: disable=g-direct-tensorflow-import
@@ -99,7 +102,8 @@ def worker_output_dir(output_dir: str, strategy: tf.distribute.Strategy) -> str:
     if is_chief(strategy):
         return output_dir
     task_type, task_index = task_info()
-    return os.path.join(output_dir, f".{task_type}_{task_index}_tmp")
+    # Beside, not inside, the run folder: the chief may reset that folder while this one starts.
+    return f"{output_dir.rstrip(os.sep)}.{task_type}_{task_index}_tmp"
 
 
 def remove_worker_output_dir(output_dir: str, strategy: tf.distribute.Strategy) -> None:
@@ -111,6 +115,14 @@ def remove_worker_output_dir(output_dir: str, strategy: tf.distribute.Strategy) 
 
 def num_replicas(strategy: tf.distribute.Strategy) -> int:
     return int(strategy.num_replicas_in_sync)
+
+
+def weights_digest(variables) -> str:
+    """A short SHA-256 of the variables' bytes: equal on every worker when they are in sync."""
+    digest = hashlib.sha256()
+    for variable in variables:
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,6 +46,16 @@ def define_cifar10_flags() -> None:
                       "pickle: the original's python batches from --data_path; tfds: tensorflow-datasets 'cifar10' "
                       "(downloads once, needs internet).")
     flags.DEFINE_string("output_dir", "", "Checkpoints, TensorBoard events, the stdout log and final_arc.txt.")
+    flags.DEFINE_enum(
+        "distribution", "none", ["none", "mirrored", "multi_worker"],
+        "tf.distribute strategy: none (one device), mirrored (the GPUs of this machine), multi_worker (the hosts "
+        "in TF_CONFIG; every host runs the same command). See BUILD.md.",
+    )
+    flags.DEFINE_integer(
+        "cpu_replicas", 0,
+        "Without GPUs: split the CPU into this many logical devices, one replica each (for trying "
+        "--distribution on a CPU machine; 0: off).",
+    )
     flags.DEFINE_string(
         "export_dir", None,
         "Final runs: export the trained network as a SavedModel here when training ends "

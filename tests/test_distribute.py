@@ -1,4 +1,5 @@
-"""tf.distribute: a 2-replica MirroredStrategy step equals a one-device step on the same global batch.
+"""tf.distribute: a 2-replica MirroredStrategy step equals a one-device step on the same global batch,
+and two worker processes on 127.0.0.1 search in sync.
 
 The CPU is split into 2 logical devices, which must happen before TensorFlow starts, so the
 comparison runs in a fresh process (`tests/mirrored_equivalence.py`).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -17,6 +19,7 @@ import pytest
 
 from enas_tf2 import distribute
 from enas_tf2.errors import FlagError
+from fake_cifar import write_fake_cifar
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -70,3 +73,57 @@ def test_chief_and_worker_folders(monkeypatch, tmp_path):
     strategy = distribute.make_strategy("none")
     assert distribute.is_chief(strategy)
     assert distribute.worker_output_dir(str(tmp_path), strategy) == str(tmp_path)
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def _log_lines(text: str, marker: str) -> list[str]:
+    """The log lines holding `marker`, without absl's time/thread prefix."""
+    lines = [line.split("] ", 1)[-1] for line in text.splitlines() if marker in line]
+    return [line.split(" mins=")[0] for line in lines]  # wall-clock minutes differ
+
+
+@pytest.mark.slow
+def test_two_workers_search_in_sync_and_only_the_chief_writes(tmp_path):
+    data = tmp_path / "data"
+    write_fake_cifar(data / "cifar-10-batches-py", images_per_file=24)
+    output_dir = tmp_path / "search"
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    args = [
+        "--search_for=macro", "--child_num_layers=3", "--child_out_filters=4", "--child_num_branches=6",
+        "--batch_size=16", "--num_valid_images=40", "--num_epochs=2", "--controller_search_whole_channels",
+        "--controller_train_steps=2", "--controller_num_aggregate=2", "--derive_samples=4", "--log_every=2",
+        "--seed=3", f"--data_path={data}", f"--output_dir={output_dir}", "--distribution=multi_worker",
+    ]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=json.dumps(tf_config))
+        processes.append(subprocess.Popen([sys.executable, "-m", "enas_tf2.cifar10_main", *args], cwd=REPO, env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    logs = []
+    for process in processes:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr[-5000:]
+        logs.append(stderr)
+
+    digests = [_log_lines(log, "Weights digest") for log in logs]
+    assert len(digests[0]) == 1 and digests[0][0].split(": ")[-1] == digests[1][0].split(": ")[-1]
+    # The controller's samples (and so the architectures it trains the child on) are the same on both.
+    controller_lines = [_log_lines(log, "ctrl_step=") for log in logs]
+    assert controller_lines[0] and controller_lines[0] == controller_lines[1]
+    assert _log_lines(logs[0], "val_acc=") == _log_lines(logs[1], "val_acc=")  # the printed sampled arcs' scores
+    derived = [_log_lines(log, "Derived architecture") for log in logs]
+    assert derived[0] and derived[0] == derived[1]
+    assert "2 replicas in sync" in logs[0] and "not the chief" in logs[1]
+    # Only the chief wrote the run; the other worker's temporary folder is gone.
+    assert (output_dir / "final_arc.txt").exists() and (output_dir / "checkpoints").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "search"]

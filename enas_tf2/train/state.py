@@ -65,11 +65,13 @@ class RunState:
     Args:
         output_dir: the run's folder; checkpoints go to `output_dir/checkpoints`.
         max_to_keep: newest checkpoints kept (the original kept 2 for CIFAR).
+        restore_dir: the run folder to resume from, if not `output_dir` (a non-chief
+            worker saves into its own temporary folder and resumes from the chief's).
         **trackables: everything else to save (models, optimizers, variables,
             generators), by name.
     """
 
-    def __init__(self, output_dir: str, max_to_keep: int = 2, **trackables: Any):
+    def __init__(self, output_dir: str, max_to_keep: int = 2, restore_dir: str | None = None, **trackables: Any):
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(
@@ -78,10 +80,12 @@ class RunState:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(output_dir, CHECKPOINT_SUBDIR), max_to_keep=max_to_keep
         )
+        # Non-chief workers save into a temporary folder but resume from the chief's checkpoints.
+        self.restore_dir = os.path.join(restore_dir or output_dir, CHECKPOINT_SUBDIR)
 
     def restore_latest(self) -> bool:
         """Restores the newest checkpoint if there is one; returns whether it did."""
-        latest = self.manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(self.restore_dir)
         if latest is None:
             return False
         self.checkpoint.restore(latest).assert_existing_objects_matched()
