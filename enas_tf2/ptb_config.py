@@ -177,6 +177,10 @@ def resolve(values: Mapping[str, Any]) -> PtbRunConfig:
     if values.get("child_optim_moving_average") is not None:
         raise FlagError("--child_optim_moving_average is not supported (off in every original script); for "
                         "enas_lm's evaluation-time weight averaging use --child_average_weights.")
+    if values.get("distribution", "none") not in (None, "none"):
+        raise FlagError(f"--distribution={values['distribution']}: PTB runs are single-device for now (the "
+                        "recurrent cell's carried state is not split across replicas yet); CIFAR-10 runs support "
+                        "mirrored and multi_worker.")
     if fixed_text is None and values.get("export_dir"):
         raise FlagError("--export_dir exports a trained final network, but this is a search (no --child_fixed_arc). "
                         "Train the derived cell with --export_dir, or run scripts/pipeline.sh ptb (search, final, "

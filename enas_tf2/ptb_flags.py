@@ -50,6 +50,8 @@ def define_ptb_flags() -> None:
     f.DEFINE_string("data_path", "", "ptb.pkl (data/ptb/process.py), or a folder with ptb.{train,valid,test}.txt "
                     "(or train.txt/valid.txt/test.txt, or train/valid/test).")
     f.DEFINE_string("output_dir", "", "Checkpoints, TensorBoard events, the stdout log and final_arc.txt.")
+    f.DEFINE_enum("distribution", "none", ["none", "mirrored", "multi_worker"],
+                  "tf.distribute strategy; PTB runs support only none for now (CIFAR-10 runs support all three).")
     f.DEFINE_string(
         "export_dir", None,
         "Final runs: export the trained network as a SavedModel here when training ends "

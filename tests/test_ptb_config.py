@@ -106,3 +106,8 @@ def test_export_dir_in_a_search_is_a_clear_error():
     with pytest.raises(FlagError, match="--export_dir exports a trained final network.*pipeline.sh ptb"):
         resolve(dict(export_dir="somewhere"))
     assert resolve(dict(FINAL, child_fixed_arc=arch.PTB_ENAS_LM_ARC, export_dir="somewhere")).search is False
+
+
+def test_distribution_is_a_clear_error_for_ptb():
+    with pytest.raises(FlagError, match="PTB runs are single-device for now"):
+        resolve(dict(distribution="mirrored"))
