@@ -8,6 +8,7 @@ with it, it trains that architecture from scratch (final mode).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shlex
@@ -401,9 +402,8 @@ def run() -> None:
     monitor = Monitor(output_dir)
     # Models, optimizers, controller and steps are built in the strategy's scope (their variables are
     # mirrored); the loop's counters are plain variables made after it, which `strategy.run` does not need.
-    scope = strategy.scope()
-    scope.__enter__()
-    in_scope = True
+    scope = contextlib.ExitStack()
+    scope.enter_context(strategy.scope())
     try:
         log_flags()
         if distribute.num_replicas(strategy) > 1:
@@ -463,8 +463,7 @@ def run() -> None:
             variables=child_variables,
             strategy=strategy,
         )
-        scope.__exit__(None, None, None)
-        in_scope = False
+        scope.close()
         state = RunState(output_dir, restore_dir=FLAGS.output_dir, **trackables)
         state.restore_latest()
         loop = EpochLoop(
@@ -508,8 +507,7 @@ def run() -> None:
         log_weights_digest(strategy, child, controller)
     finally:
         monitor.close()
-        if in_scope:
-            scope.__exit__(None, None, None)
+        scope.close()  # no-op when already closed
         distribute.remove_worker_output_dir(FLAGS.output_dir, strategy)
 
 

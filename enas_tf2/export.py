@@ -29,14 +29,15 @@ import shutil
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
 import enas_tf2
-from enas_tf2 import arch, run_record
+from enas_tf2 import arch, cifar10_main, run_record
+from enas_tf2.cifar10_main import count_params
 from enas_tf2.errors import EnasError, FlagError
 from enas_tf2.serving import CIFAR10_CLASS_NAMES, CifarClassifier, PtbScorer
+from enas_tf2.spaces.rnn import PtbNetwork, WeightAverage
 from enas_tf2.train.state import CHECKPOINT_SUBDIR, with_all_weights
 
 METADATA_FILE = "enas_metadata.json"
@@ -60,23 +61,15 @@ class ExportResult:
 def build_fixed_child(record: run_record.RunRecord) -> keras.Model:
     """Rebuilds a final run's network from its record (weights freshly initialised)."""
     if record.space == "ptb":
-        from enas_tf2.spaces.rnn import PtbNetwork
-
         model = PtbNetwork.from_config(dict(record.model))
         model.build()
         return model
-    from enas_tf2 import cifar10_main
-
     return cifar10_main.build_child(cifar10_main.child_config_from_record(record.model))
 
 
 def served_variables(model: keras.Model) -> list:
     """The weights the served network uses (a micro network's auxiliary head is training-only)."""
     return list(getattr(model, "optimized_variables", model.trainable_variables))
-
-
-def count_params(variables) -> int:
-    return int(sum(np.prod(v.shape) for v in variables))
 
 
 def _check_exportable(output_dir: str, record: run_record.RunRecord, allow_unfinished: bool) -> str:
@@ -113,8 +106,6 @@ def restore_weights(model: keras.Model, checkpoint_path: str) -> str:
     because that run evaluated (and reported its metrics) with them. Returns "averaged" or
     "last": which weights were loaded.
     """
-    from enas_tf2.spaces.rnn import WeightAverage
-
     trackables: dict[str, Any] = {"child": model}
     names = {name for name, _ in tf.train.list_variables(checkpoint_path)}
     average = None
@@ -141,14 +132,15 @@ def _global_step(checkpoint_path: str) -> int | None:
 def _metadata(
     record: run_record.RunRecord, model: keras.Model, output_dir: str, checkpoint_path: str, weights: str
 ) -> dict[str, Any]:
+    final_metrics = run_record.read_final_metrics(output_dir)
     metadata: dict[str, Any] = {
         "format": METADATA_FORMAT,
         "space": record.space,
         "arc": record.arc,
         "arc_encoding": "original",
         "parameter_count": count_params(served_variables(model)),
-        "final_metrics": run_record.read_final_metrics(output_dir),
-        "finished": run_record.read_final_metrics(output_dir) is not None,
+        "final_metrics": final_metrics,
+        "finished": final_metrics is not None,
         "global_step": _global_step(checkpoint_path),
         "checkpoint": os.path.basename(checkpoint_path),
         "weights": weights,

@@ -124,35 +124,14 @@ class ChildTrainer:
     def _train_step(self, iterator_or_batch, arc: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """One child update on the next training batch; returns logging scalars."""
         images, labels = _next_batch(iterator_or_batch)
-        arc = self._arc(arc)
-        variables = self.variables
-        call_kwargs = {"step": self.optimizer.iterations} if self.use_step else {}
-        aux_loss = None
-        with tf.GradientTape() as tape:
-            if self.use_aux:
-                logits, aux_logits = self.model(images, arc=arc, training=True, return_aux=True, **call_kwargs)
-                aux_loss = _cross_entropy(labels, aux_logits)
-            else:
-                logits = self.model(images, arc=arc, training=True, **call_kwargs)
-            cross_entropy = _cross_entropy(labels, logits)
-            loss = cross_entropy
-            if aux_loss is not None:
-                loss += AUX_LOSS_WEIGHT * aux_loss
-        grads = tape.gradient(loss, variables)
-        grads = add_l2_gradients(grads, variables, self.l2_reg)
-        grad_norm = tf.linalg.global_norm(grads)
-        if self.clip_gradients:
-            grads = [tf.clip_by_norm(g, self.grad_bound) for g in grads]
-        learning_rate = self.optimizer.learning_rate
-        self.optimizer.apply_gradients(zip(grads, variables))
-        self.nonfinite.assign(tf.logical_or(self.nonfinite, tf.logical_not(tf.math.is_finite(loss))))
-        accuracy = _accuracy(logits, labels)
-        logs = dict(loss=cross_entropy, lr=learning_rate, grad_norm=grad_norm, accuracy=accuracy)
-        if aux_loss is not None:
-            logs["aux_loss"] = aux_loss
-        if arc is not None:
-            logs["arc"] = arc
+        logs = self._update(images, labels, self._arc(arc))
+        self._record_nonfinite(logs)
         return logs
+
+    def _record_nonfinite(self, logs: dict[str, tf.Tensor]) -> None:
+        """Sets `nonfinite` when the step's loss (auxiliary head included) is NaN or infinite."""
+        loss = logs["loss"] + logs.get("aux_loss", 0.0)
+        self.nonfinite.assign(tf.logical_or(self.nonfinite, tf.logical_not(tf.math.is_finite(loss))))
 
     def _distributed_train_step(self, iterator) -> dict[str, tf.Tensor]:
         """One update over every replica: one sampled arc for all, the global batch split among them."""
@@ -161,22 +140,32 @@ class ChildTrainer:
         logs = self.strategy.run(self._replica_train_step, args=(batch, arc))
         mean = tf.distribute.ReduceOp.MEAN
         reduced = {name: self.strategy.reduce(mean, value, axis=None) for name, value in logs.items() if name != "arc"}
-        self.nonfinite.assign(tf.logical_or(self.nonfinite, tf.logical_not(tf.math.is_finite(reduced["loss"]))))
+        self._record_nonfinite(reduced)
         if arc is not None:
             reduced["arc"] = self.strategy.experimental_local_results(logs["arc"])[0]
         return reduced
 
     def _replica_train_step(self, batch, arc: tf.Tensor | None) -> dict[str, tf.Tensor]:
-        """One replica's share: gradients of `loss / replicas`, all-reduced before clipping and the update."""
+        """One replica's share of a distributed update."""
         context = tf.distribute.get_replica_context()
-        images, labels = batch
         if arc is not None:
             # Every worker samples with its own generator; the first replica's arc is the step's arc
             # (identical already when the workers share a seed, and then this costs one tiny all-reduce).
             first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), arc.dtype)
             arc = context.all_reduce(tf.distribute.ReduceOp.SUM, arc * first)
+        images, labels = batch
+        return self._update(images, labels, arc, context)
+
+    def _update(self, images, labels, arc: tf.Tensor | None, replica_context=None) -> dict[str, tf.Tensor]:
+        """Forward, gradient (+ L2), norm, optional clipping and the optimizer step; returns logging values.
+
+        With a `replica_context` (several replicas), each replica differentiates `loss / replicas`,
+        the gradients are all-reduced *before* the norm and clipping (so both see the global
+        batch's gradient), and each replica hands the optimizer its `1 / replicas` share because
+        Keras' optimizer sums the replicas' gradients once more.
+        """
         variables = self.variables
-        scale = 1.0 / self.num_replicas
+        scale = 1.0 if replica_context is None else 1.0 / self.num_replicas
         call_kwargs = {"step": self.optimizer.iterations} if self.use_step else {}
         aux_loss = None
         with tf.GradientTape() as tape:
@@ -189,16 +178,19 @@ class ChildTrainer:
             loss = cross_entropy
             if aux_loss is not None:
                 loss += AUX_LOSS_WEIGHT * aux_loss
-            scaled_loss = loss * scale
-        grads = tape.gradient(scaled_loss, variables)
+            if replica_context is not None:
+                loss *= scale
+        grads = tape.gradient(loss, variables)
         grads = add_l2_gradients(grads, variables, self.l2_reg * scale)
-        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)  # the global batch's gradient
+        if replica_context is not None:
+            grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, grads)  # the global batch's gradient
         grad_norm = tf.linalg.global_norm(grads)
         if self.clip_gradients:
             grads = [tf.clip_by_norm(g, self.grad_bound) for g in grads]
         learning_rate = self.optimizer.learning_rate
-        # The optimizer sums the replicas' gradients again: each passes its 1/replicas share.
-        self.optimizer.apply_gradients(zip([g * scale for g in grads], variables))
+        if replica_context is not None:
+            grads = [g * scale for g in grads]
+        self.optimizer.apply_gradients(zip(grads, variables))
         logs = dict(loss=cross_entropy, lr=learning_rate, grad_norm=grad_norm, accuracy=_accuracy(logits, labels))
         if aux_loss is not None:
             logs["aux_loss"] = aux_loss
