@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 import shlex
 
@@ -21,7 +22,7 @@ from absl import app, flags, logging
 from enas_tf2 import arch, distribute, pictures, run_record
 from enas_tf2.controllers.macro import MacroController
 from enas_tf2.controllers.micro import MicroController
-from enas_tf2.controllers.trainer import ControllerTrainer
+from enas_tf2.controllers.trainer import ControllerTrainer, ReplicaRewards
 from enas_tf2.data import cifar10
 from enas_tf2.errors import EnasError, FlagError
 from enas_tf2.flags import CIFAR10_INERT_FLAGS, define_cifar10_flags
@@ -344,6 +345,15 @@ def distributed_dataset(strategy, dataset):
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
 
+def replica_rewards(strategy, data: cifar10.Cifar10Data, score) -> ReplicaRewards | None:
+    """With several replicas: reward minibatches of `--batch_size` for each replica in every round."""
+    replicas = distribute.num_replicas(strategy)
+    if replicas == 1:
+        return None
+    dataset = cifar10.make_reward_dataset(data, FLAGS.batch_size * replicas, seed=FLAGS.seed)
+    return ReplicaRewards(iter(distributed_dataset(strategy, dataset)), score)
+
+
 def flag_values() -> dict:
     """Every CIFAR-10 flag's value by name (kept in the run record)."""
     return {flag.name: flag.value for flag in FLAGS.get_flags_for_module("enas_tf2.flags")}
@@ -437,19 +447,22 @@ def run() -> None:
                 "valid": cifar10.make_eval_dataset(data.valid_images, data.valid_labels, data),
                 **eval_datasets,
             }
+            # Minibatches for the controller's rewards and, on one device, the printed and derived arcs.
             reward_iterator = iter(cifar10.make_reward_dataset(data, FLAGS.batch_size, seed=FLAGS.seed))
             controller = build_controller()
             logging.info("Controller: %d trainable parameters", count_params(controller.trainable_variables))
             controller_trainer = ControllerTrainer(
                 controller,
-                # Traced on the first controller update, after child_trainer exists.
+                # Both traced on the first controller update, after child_trainer exists.
                 reward_fn=lambda arc: child_trainer.score_next(reward_iterator, arc),
+                replica_rewards=replica_rewards(strategy, data, lambda *args: child_trainer.score_batch(*args)),
                 learning_rate=FLAGS.controller_lr,
                 entropy_weight=FLAGS.controller_entropy_weight,
                 bl_dec=FLAGS.controller_bl_dec,
                 num_aggregate=FLAGS.controller_num_aggregate,
                 l2_reg=FLAGS.controller_l2_reg,
                 seed=FLAGS.seed,
+                strategy=strategy,
             )
             trackables.update(controller_trainer.checkpoint_items())
         child_trainer = ChildTrainer(
@@ -521,6 +534,9 @@ def main(argv: list[str]) -> None:
             summary_only()
             return
         run()
+        # Frees the run's tf.functions and the distributed iterators they hold while TensorFlow is
+        # still up: left to interpreter shutdown, a multi-device iterator stalls the exit for 10-80 s.
+        gc.collect()
     except EnasError as error:
         logging.error("%s: %s", type(error).__name__, error)
         raise SystemExit(f"error: {error}") from None

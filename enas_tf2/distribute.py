@@ -117,6 +117,16 @@ def num_replicas(strategy: tf.distribute.Strategy) -> int:
     return int(strategy.num_replicas_in_sync)
 
 
+def from_first_replica(context: tf.distribute.ReplicaContext, value: tf.Tensor) -> tf.Tensor:
+    """Replica 0's `value` on every replica, by one all-reduce.
+
+    Each worker samples architectures with its own generator; they agree when the workers share
+    a seed, and this makes the step's architecture the first replica's even if they did not.
+    """
+    first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), value.dtype)
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value * first)
+
+
 def weights_digest(variables) -> str:
     """A short SHA-256 of the variables' bytes: equal on every worker when they are in sync."""
     digest = hashlib.sha256()

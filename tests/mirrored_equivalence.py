@@ -1,12 +1,16 @@
 """Run by tests/test_distribute.py in a fresh process: the CPU is split into 2 logical devices first.
 
-Trains the same tiny child (identical initial weights, the same sampled architectures, the
-same global batches) for a few steps under the default strategy and under a 2-replica
-`MirroredStrategy`, and prints both runs' losses, weights and architectures as JSON.
+Child kinds (`macro_search`, `micro_search`, `macro_final`) train the same tiny child (identical
+initial weights, the same sampled architectures, the same global batches) for a few steps under
+the default strategy and under a 2-replica `MirroredStrategy`. Controller kinds
+(`macro_controller`: 4 samples per update, `macro_controller_uneven`: 3, which 2 replicas do not
+divide) run controller updates scored by a fixed child on the same reward minibatches. Both print
+each run's losses, weights and architectures as JSON.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 
@@ -22,7 +26,7 @@ import numpy as np  # noqa: E402
 from enas_tf2 import arch  # noqa: E402,I001
 from enas_tf2.controllers.macro import MacroController  # noqa: E402
 from enas_tf2.controllers.micro import MicroController  # noqa: E402
-from enas_tf2.controllers.trainer import ControllerTrainer  # noqa: E402
+from enas_tf2.controllers.trainer import ControllerTrainer, ReplicaRewards  # noqa: E402
 from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet  # noqa: E402
 from enas_tf2.spaces.micro import MicroSupernet  # noqa: E402
 from enas_tf2.train.child import ChildTrainer  # noqa: E402
@@ -32,8 +36,12 @@ STEPS = 2
 BATCH = 8
 
 
+#: Controller kinds: samples per update and updates compared.
+CONTROLLER_KINDS = {"macro_controller": (4, 2), "macro_controller_uneven": (3, 1)}
+
+
 def build(kind: str):
-    if kind == "macro_search":
+    if kind == "macro_search" or kind in CONTROLLER_KINDS:
         child = MacroSupernet(3, 4, num_branches=6, name="child")
         controller = MacroController(num_layers=3, num_branches=6, lstm_size=8, name="controller")
     elif kind == "micro_search":
@@ -81,6 +89,49 @@ def run(kind: str, strategy: tf.distribute.Strategy, initial: dict | None) -> di
     }
 
 
+def run_controller(kind: str, strategy: tf.distribute.Strategy, initial: dict) -> dict:
+    """Controller updates scored by the fixed initial child; each sample gets its own minibatch."""
+    num_aggregate, updates = CONTROLLER_KINDS[kind]
+    replicas = strategy.num_replicas_in_sync
+    with strategy.scope():
+        child, controller = build(kind)
+        for variable, value in zip(child.variables + controller.variables, initial["child"] + initial["controller"]):
+            variable.assign(value)
+    rng = np.random.default_rng(1)
+    count = updates * num_aggregate * BATCH
+    images = rng.normal(size=(count, 32, 32, 3)).astype(np.float32)
+    labels = rng.integers(0, 10, size=count).astype(np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+
+    def score(images, labels, arc):
+        logits = child(images, arc=arc, training=False)
+        return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32))
+
+    with strategy.scope():
+        if replicas > 1:
+            batches = iter(strategy.experimental_distribute_dataset(dataset.repeat().batch(BATCH * replicas)))
+            trainer = ControllerTrainer(
+                controller, reward_fn=None, learning_rate=0.05, entropy_weight=1e-2, num_aggregate=num_aggregate, seed=5,
+                l2_reg=1e-3, strategy=strategy, replica_rewards=ReplicaRewards(batches, score),
+            )
+        else:
+            batches = iter(dataset.repeat().batch(BATCH))
+            trainer = ControllerTrainer(
+                controller, reward_fn=lambda arc: score(*next(batches), arc), learning_rate=0.05, entropy_weight=1e-2,
+                num_aggregate=num_aggregate, seed=5, l2_reg=1e-3,
+            )
+    logs = [trainer.train_step() for _ in range(updates)]
+    return {
+        "losses": [[float(log[name]) for name in ("loss", "reward", "accuracy", "baseline", "grad_norm")] for log in logs],
+        "arcs": [[int(a) for a in np.asarray(log["arc"])] for log in logs],
+        "accuracies": [float(log["accuracy"]) for log in logs],
+        "child": [np.asarray(v.numpy()).tolist() for v in controller.variables],
+        "names": [v.path for v in controller.variables],
+        "iterations": int(trainer.optimizer.iterations.numpy()),
+        "moved": max(float(np.max(np.abs(v.numpy() - w))) for v, w in zip(controller.variables, initial["controller"])),
+    }
+
+
 def compare(kind: str, strategy: tf.distribute.Strategy) -> dict:
     keras.utils.set_random_seed(0)
     child, controller = build(kind)
@@ -88,8 +139,9 @@ def compare(kind: str, strategy: tf.distribute.Strategy) -> dict:
         "child": [v.numpy() for v in child.variables],
         "controller": [] if controller is None else [v.numpy() for v in controller.variables],
     }
-    single = run(kind, tf.distribute.get_strategy(), initial)
-    mirrored = run(kind, strategy, initial)
+    runner = run_controller if kind in CONTROLLER_KINDS else run
+    single = runner(kind, tf.distribute.get_strategy(), initial)
+    mirrored = runner(kind, strategy, initial)
     return {"single": single, "mirrored": mirrored}
 
 
@@ -97,4 +149,5 @@ if __name__ == "__main__":
     # One strategy for every comparison: collective keys are process-wide, and a second strategy
     # would reuse the first one's.
     mirrored_strategy = make_strategy("mirrored", cpu_replicas=2)
-    print("RESULT " + json.dumps({kind: compare(kind, mirrored_strategy) for kind in sys.argv[1:]}))
+    print("RESULT " + json.dumps({kind: compare(kind, mirrored_strategy) for kind in sys.argv[1:]}), flush=True)
+    gc.collect()  # frees the distributed iterators now: at interpreter exit they stall it for a minute

@@ -34,7 +34,8 @@ def comparisons():
     result = subprocess.run(
         # The micro search (per-input batch norm, same global_batch_norm) passes too but costs 1.5 min more:
         # run `python tests/mirrored_equivalence.py micro_search` by hand after touching it.
-        [sys.executable, str(REPO / "tests" / "mirrored_equivalence.py"), "macro_search", "macro_final"],
+        [sys.executable, str(REPO / "tests" / "mirrored_equivalence.py"), "macro_search", "macro_final",
+         "macro_controller", "macro_controller_uneven"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-5000:]
@@ -55,6 +56,21 @@ def test_two_mirrored_replicas_train_like_one_device(comparisons, kind):
     assert len(mirrored["child"]) == len(single["child"])
     for name, a, b in zip(single["names"], single["child"], mirrored["child"]):
         np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-4, atol=5e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["macro_controller", "macro_controller_uneven"])
+@pytest.mark.slow
+def test_controller_update_spread_over_two_replicas_equals_one_device(comparisons, kind):
+    """4 samples (2 per replica) over two updates, and 3 samples (2 + 1) over one."""
+    single, mirrored = comparisons[kind]["single"], comparisons[kind]["mirrored"]
+    # loss, reward, accuracy, baseline and |g| of each update: the baseline moved through the
+    # rewards in the single-device order, and each sample was scored on the same minibatch.
+    np.testing.assert_allclose(mirrored["losses"], single["losses"], rtol=1e-5, atol=1e-7)
+    assert mirrored["arcs"] == single["arcs"]
+    assert single["iterations"] == mirrored["iterations"] == len(single["losses"])  # one apply per update
+    assert single["moved"] > 1e-4, "the update should move the controller (1000 x the tolerance)"
+    for name, a, b in zip(single["names"], single["child"], mirrored["child"]):
+        np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-5, atol=1e-7, err_msg=name)
 
 
 def test_strategy_flags_are_checked():

@@ -138,10 +138,19 @@ def update_baseline(baseline: tf.Variable, reward: tf.Tensor, decay: float) -> t
     Returns:
         The updated baseline value (a tensor, equal to the variable afterwards).
     """
-    reward = tf.stop_gradient(tf.cast(reward, baseline.dtype))
-    updated = baseline - (1.0 - decay) * (baseline - reward)
+    updated = moved_baseline(tf.convert_to_tensor(baseline), reward, decay)
     baseline.assign(updated)
     return tf.identity(updated)
+
+
+def moved_baseline(baseline: tf.Tensor, reward: tf.Tensor, decay: float) -> tf.Tensor:
+    """`b - (1 - decay)(b - R)`: the baseline after one reward, as a value (no variable).
+
+    `update_baseline` applies it to the variable; a distributed controller update
+    applies it along the gathered rewards of all its samples in order (`tf.scan`).
+    """
+    reward = tf.stop_gradient(tf.cast(reward, baseline.dtype))
+    return baseline - (1.0 - decay) * (baseline - reward)
 
 
 def reinforce_loss(

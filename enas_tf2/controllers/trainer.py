@@ -11,17 +11,27 @@ moves after every sample, and the *mean* of their gradients is applied as a
 single Adam step. This is what the original's
 `SyncReplicasOptimizer(replicas_to_aggregate=num_aggregate, total_num_replicas=1)`
 does (spec 1.5), without its one-run token lag.
+
+Under a `tf.distribute` strategy of several replicas the same update is spread
+over them (`ReplicaRewards`, `_distributed_train_step`): the `num_aggregate`
+architectures are sampled in the single-device order, replica `r` scores
+samples `r, r + N, r + 2N, ...` each on its own reward minibatch, the rewards
+are gathered in sample order so the baseline moves exactly as on one device,
+and each replica differentiates the loss of its own samples; the all-reduced
+sum is the same mean gradient.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+import dataclasses
+from typing import Any, Callable, Protocol
 
 import keras
 import tensorflow as tf
 
+from enas_tf2 import distribute
 from enas_tf2.controllers import reinforce
-from enas_tf2.errors import FlagError
+from enas_tf2.errors import EnasError, FlagError
 
 #: Adam as the original's controller optimiser: beta_1 = 0 (no momentum) and
 #: epsilon = 1e-3 in TF1's "epsilon hat" placement, which Keras' Adam matches
@@ -48,6 +58,23 @@ class Controller(Protocol):
     def sample(self, rng: tf.random.Generator, forced_arc: tf.Tensor | None = None) -> dict[str, tf.Tensor]: ...
 
 
+@dataclasses.dataclass(frozen=True)
+class ReplicaRewards:
+    """Where a controller update spread over several replicas gets its rewards.
+
+    Attributes:
+        batches: iterator over a distributed dataset
+            (`strategy.experimental_distribute_dataset`) whose every element
+            gives each replica one reward minibatch of the single-device size:
+            the global batch is `replicas * batch_size`.
+        score: `(images, labels, arc) -> accuracy`, run on a replica (the
+            child's accuracy of `arc` on one minibatch, inference mode).
+    """
+
+    batches: Any
+    score: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
+
+
 class ControllerTrainer:
     """Owns the controller's optimiser, baseline and RNG, and runs its updates.
 
@@ -69,6 +96,12 @@ class ControllerTrainer:
         optimizer: replaces the default Adam (tests swap in SGD).
         l2_reg: `--controller_l2_reg`: adds `l2_reg * sum(w^2)` over the
             controller's weights to each sample's loss (0 in every script).
+        strategy: the `tf.distribute` strategy the controller was built under.
+            With several replicas `train_step` spreads the samples over them
+            and takes its rewards from `replica_rewards` (`reward_fn` is unused).
+        replica_rewards: the distributed reward minibatches and the scorer;
+            required by `train_step` with several replicas (sampling alone,
+            `sample_arc`, does not need them).
 
     Raises:
         FlagError: for a non-positive `num_aggregate` or a `bl_dec` outside [0, 1].
@@ -86,6 +119,8 @@ class ControllerTrainer:
         seed: int | None = None,
         optimizer: keras.optimizers.Optimizer | None = None,
         l2_reg: float = 0.0,
+        strategy: tf.distribute.Strategy | None = None,
+        replica_rewards: ReplicaRewards | None = None,
     ):
         if not isinstance(num_aggregate, int) or num_aggregate < 1:
             raise FlagError(
@@ -108,9 +143,15 @@ class ControllerTrainer:
             self.rng = tf.random.Generator.from_non_deterministic_state()
         else:
             self.rng = tf.random.Generator.from_seed(seed)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.num_replicas = int(self.strategy.num_replicas_in_sync)
+        self.replica_rewards = replica_rewards
         # Slots must exist before the first traced call, or it traces twice (DESIGN.md).
         self.optimizer.build(self.controller.trainable_variables)
-        self.train_step = tf.function(self._train_step)
+        if self.num_replicas > 1:
+            self.train_step = tf.function(self._distributed_train_step)
+        else:
+            self.train_step = tf.function(self._train_step)
         self.sample_arc = tf.function(self._sample_arc)
 
     def sample_arc_tensor(self) -> tf.Tensor:
@@ -173,6 +214,109 @@ class ControllerTrainer:
         logs["arc"] = last_arc
         return logs
 
+    def _distributed_train_step(self) -> dict[str, tf.Tensor]:
+        """`_train_step` spread over the replicas; the same update, up to float rounding.
+
+        1. The `num_aggregate` architectures are sampled here (cross-replica),
+           in the single-device order, with this worker's generator.
+        2. In round `j` replica `r` scores sample `j * N + r` on its own reward
+           minibatch (its shard of the global batch); the accuracies are gathered
+           in sample order. When `N` does not divide `num_aggregate`, the last
+           round's spare replicas draw a minibatch and score nothing.
+        3. The baseline moves along the rewards in sample order (what the
+           single-device loop does one sample at a time), giving each sample its
+           post-update baseline (Q-13).
+        4. Each replica recomputes the log-probability of its samples (forcing
+           the arcs) under a tape; the summed gradients, divided by
+           `num_aggregate`, are the mean gradient, applied once.
+
+        Returns:
+            The same logs as `_train_step`.
+        """
+        if self.replica_rewards is None:
+            raise EnasError(
+                f"A controller trained over {self.num_replicas} replicas needs replica_rewards: "
+                "a distributed reward dataset and the child's scorer."
+            )
+        num, replicas = self.num_aggregate, self.num_replicas
+        samples = self._sample_many(num)
+        rounds = -(-num // replicas)
+        accuracies = tf.TensorArray(tf.float32, size=rounds)
+        for round_index in tf.range(rounds):
+            batch = next(self.replica_rewards.batches)
+            gathered = self.strategy.run(self._replica_score, args=(batch, samples["arc"], round_index))
+            accuracies = accuracies.write(round_index, self.strategy.experimental_local_results(gathered)[0])
+        accuracy = tf.reshape(accuracies.stack(), [-1])[:num]
+        reward = reinforce.reward_with_entropy(accuracy, samples["entropy"], self.entropy_weight)
+        baselines = tf.scan(
+            lambda baseline, r: reinforce.moved_baseline(baseline, r, self.bl_dec),
+            reward,
+            initializer=tf.convert_to_tensor(self.baseline),
+        )
+        self.baseline.assign(baselines[-1])
+        loss = reinforce.reinforce_loss(
+            samples["log_prob"], reward, baselines, samples["skip_penalty"], self.skip_weight
+        )
+        if self.l2_reg:  # of the weights before the update, as each sample's loss on one device
+            loss += self.l2_reg * tf.add_n([tf.reduce_sum(tf.square(v)) for v in self.controller.trainable_variables])
+        grad_norm = self.strategy.run(self._replica_update, args=(samples["arc"], reward, baselines))
+        values = dict(
+            loss=loss, reward=reward, accuracy=accuracy, entropy=samples["entropy"],
+            log_prob=samples["log_prob"], skip_rate=samples["skip_rate"],
+        )
+        logs = {name: tf.reduce_mean(value) for name, value in values.items()}
+        logs["baseline"] = tf.identity(self.baseline)
+        logs["grad_norm"] = self.strategy.experimental_local_results(grad_norm)[0]
+        logs["arc"] = samples["arc"][-1]
+        return logs
+
+    def _sample_many(self, num: int) -> dict[str, tf.Tensor]:
+        """`num` samples in order, each field stacked along a new first axis."""
+        names = ("arc", "log_prob", "entropy", "skip_penalty", "skip_rate")
+        dtypes = (tf.int32, tf.float32, tf.float32, tf.float32, tf.float32)
+        arrays = [tf.TensorArray(dtype, size=num) for dtype in dtypes]
+        for index in tf.range(num):
+            sample = self.controller.sample(self.rng)
+            arrays = [array.write(index, tf.cast(sample[name], dtype)) for array, name, dtype in zip(arrays, names, dtypes)]
+        return {name: array.stack() for name, array in zip(names, arrays)}
+
+    def _replica_score(self, batch, arcs: tf.Tensor, round_index: tf.Tensor) -> tf.Tensor:
+        """This replica's accuracy for its sample of the round, gathered: float32 `[replicas]`."""
+        context = tf.distribute.get_replica_context()
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        arcs = distribute.from_first_replica(context, arcs)
+        index = round_index * self.num_replicas + replica
+        images, labels = batch
+        accuracy = tf.cond(
+            index < self.num_aggregate,
+            lambda: tf.cast(self.replica_rewards.score(images, labels, arcs[tf.minimum(index, self.num_aggregate - 1)]), tf.float32),
+            lambda: tf.constant(0.0),
+        )
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.one_hot(replica, self.num_replicas) * accuracy)
+
+    def _replica_update(self, arcs: tf.Tensor, reward: tf.Tensor, baselines: tf.Tensor) -> tf.Tensor:
+        """Differentiates the loss of this replica's samples; applies the all-reduced mean gradient."""
+        context = tf.distribute.get_replica_context()
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        arcs = distribute.from_first_replica(context, arcs)
+        variables = self.controller.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = tf.constant(0.0)
+            for index in tf.range(replica, self.num_aggregate, self.num_replicas):
+                sample = self.controller.sample(forced_arc=arcs[index])
+                loss += reinforce.reinforce_loss(
+                    sample["log_prob"], reward[index], baselines[index], sample["skip_penalty"], self.skip_weight
+                )
+                if self.l2_reg:
+                    loss += self.l2_reg * tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
+        grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        grads = [tf.convert_to_tensor(g) for g in grads]
+        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        mean_grads = [g / self.num_aggregate for g in grads]
+        # Keras' optimizer sums the replicas' gradients once more: hand it each replica's share.
+        self.optimizer.apply_gradients(zip([g / self.num_replicas for g in mean_grads], variables))
+        return tf.linalg.global_norm(mean_grads)
+
     def checkpoint_items(self) -> dict[str, object]:
         """The trackables to put in the caller's `tf.train.Checkpoint`.
 
@@ -185,3 +329,4 @@ class ControllerTrainer:
             "baseline": self.baseline,
             "controller_rng": self.rng,
         }
+

@@ -16,6 +16,7 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
+from enas_tf2 import distribute
 from enas_tf2.layers.aux_head import AUX_LOSS_WEIGHT
 
 ArcSampler = Callable[[], tf.Tensor]
@@ -114,7 +115,7 @@ class ChildTrainer:
         else:
             self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
         self.eval_step = tf.function(self._eval_step, jit_compile=jit_compile)
-        self.score_arc = tf.function(self._score_arc, jit_compile=jit_compile)
+        self.score_arc = tf.function(self.score_batch, jit_compile=jit_compile)
 
     def _arc(self, arc: tf.Tensor | None) -> tf.Tensor | None:
         if arc is None and self.sample_arc is not None:
@@ -151,8 +152,7 @@ class ChildTrainer:
         if arc is not None:
             # Every worker samples with its own generator; the first replica's arc is the step's arc
             # (identical already when the workers share a seed, and then this costs one tiny all-reduce).
-            first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), arc.dtype)
-            arc = context.all_reduce(tf.distribute.ReduceOp.SUM, arc * first)
+            arc = distribute.from_first_replica(context, arc)
         images, labels = batch
         return self._update(images, labels, arc, context)
 
@@ -209,10 +209,14 @@ class ChildTrainer:
         Plain Python, meant to be traced into the controller's update step.
         """
         images, labels = next(iterator)
-        return self._score_arc(images, labels, arc)
+        return self.score_batch(images, labels, arc)
 
-    def _score_arc(self, images: tf.Tensor, labels: tf.Tensor, arc: tf.Tensor) -> tf.Tensor:
-        """Accuracy of a given architecture on one batch, inference mode (the reward)."""
+    def score_batch(self, images: tf.Tensor, labels: tf.Tensor, arc: tf.Tensor) -> tf.Tensor:
+        """Accuracy of a given architecture on one batch, inference mode (the reward).
+
+        Plain Python, for tracing into the controller's (distributed) update; `score_arc` is its
+        compiled form.
+        """
         logits = self.model(images, arc=arc, training=False)
         return _accuracy(logits, labels)
 
