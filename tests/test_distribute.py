@@ -109,20 +109,11 @@ def _log_lines(text: str, marker: str) -> list[str]:
     return [line.split(" mins=")[0] for line in lines]  # wall-clock minutes differ
 
 
-@pytest.mark.slow
-def test_two_workers_search_in_sync_and_only_the_chief_writes(tmp_path):
-    data = tmp_path / "data"
-    write_fake_cifar(data / "cifar-10-batches-py", images_per_file=24)
-    output_dir = tmp_path / "search"
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
-    args = [
-        "--search_for=macro", "--child_num_layers=3", "--child_out_filters=4", "--child_num_branches=6",
-        "--batch_size=16", "--num_valid_images=40", "--num_epochs=2", "--controller_search_whole_channels",
-        "--controller_train_steps=2", "--controller_num_aggregate=2", "--derive_samples=4", "--log_every=2",
-        "--seed=3", f"--data_path={data}", f"--output_dir={output_dir}", "--distribution=multi_worker",
-    ]
+def _run_workers(args: list[str], count: int = 2) -> list[str]:
+    """Runs `count` cifar10_main workers on 127.0.0.1 under multi_worker; returns their logs."""
+    workers = [f"localhost:{port}" for port in _free_ports(count)]
     processes = []
-    for index in range(2):
+    for index in range(count):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=json.dumps(tf_config))
         processes.append(subprocess.Popen([sys.executable, "-m", "enas_tf2.cifar10_main", *args], cwd=REPO, env=env,
@@ -132,12 +123,35 @@ def test_two_workers_search_in_sync_and_only_the_chief_writes(tmp_path):
         _, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr[-5000:]
         logs.append(stderr)
+    return logs
+
+
+@pytest.mark.slow
+def test_two_workers_search_in_sync_resume_and_only_the_chief_writes(tmp_path):
+    data = tmp_path / "data"
+    write_fake_cifar(data / "cifar-10-batches-py", images_per_file=24)
+    output_dir = tmp_path / "search"
+    args = [
+        "--search_for=macro", "--child_num_layers=3", "--child_out_filters=4", "--child_num_branches=6",
+        "--batch_size=16", "--num_valid_images=40", "--controller_search_whole_channels",
+        "--controller_train_steps=2", "--controller_num_aggregate=3", "--derive_samples=4", "--log_every=1",
+        "--seed=3", f"--data_path={data}", f"--output_dir={output_dir}", "--distribution=multi_worker",
+    ]
+    # Epoch 1, then every process stops (as after a kill that followed the epoch's checkpoint).
+    _run_workers([*args, "--num_epochs=1"])
+    assert (output_dir / "checkpoints").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "search"]
+    # A restart of all processes resumes from the chief's checkpoint and runs epoch 2 (child and controller).
+    logs = _run_workers([*args, "--num_epochs=2"])
+    resumed = [_log_lines(log, "Resumed from") for log in logs]
+    assert resumed[0] and resumed[0] == resumed[1] and "at epoch 1," in resumed[0][0]
 
     digests = [_log_lines(log, "Weights digest") for log in logs]
     assert len(digests[0]) == 1 and digests[0][0].split(": ")[-1] == digests[1][0].split(": ")[-1]
-    # The controller's samples (and so the architectures it trains the child on) are the same on both.
+    # The controller's updates, spread over both workers (3 samples: 2 + 1), log the same values on both;
+    # its samples (and so the architectures it trains the child on) are the same on both.
     controller_lines = [_log_lines(log, "ctrl_step=") for log in logs]
-    assert controller_lines[0] and controller_lines[0] == controller_lines[1]
+    assert len(controller_lines[0]) == 2 and controller_lines[0] == controller_lines[1]
     assert _log_lines(logs[0], "val_acc=") == _log_lines(logs[1], "val_acc=")  # the printed sampled arcs' scores
     derived = [_log_lines(log, "Derived architecture") for log in logs]
     assert derived[0] and derived[0] == derived[1]
