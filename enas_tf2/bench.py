@@ -233,8 +233,8 @@ def _median(times: list[float]) -> float:
     return float(statistics.median(times))
 
 
-def _macro_controller_trainer(config: BenchConfig, reward_fn: Callable[[tf.Tensor], tf.Tensor]) -> ControllerTrainer:
-    """The controller and its trainer with `cifar10_macro_search.sh`'s settings (ENAS_SPEC.md 1.1)."""
+def macro_search_controller(config: BenchConfig) -> tuple[MacroController, dict[str, Any]]:
+    """`cifar10_macro_search.sh`'s controller and its trainer's settings (ENAS_SPEC.md 1.1)."""
     controller = MacroController(
         num_layers=config.num_layers,
         num_branches=config.num_branches,
@@ -242,14 +242,26 @@ def _macro_controller_trainer(config: BenchConfig, reward_fn: Callable[[tf.Tenso
         skip_target=0.4,
         skip_weight=0.8,
     )
-    return ControllerTrainer(
-        controller,
-        reward_fn,
-        learning_rate=0.001,
-        entropy_weight=1e-4,
-        num_aggregate=config.num_aggregate,
-        seed=config.seed,
-    )
+    return controller, dict(learning_rate=0.001, entropy_weight=1e-4, num_aggregate=config.num_aggregate, seed=config.seed)
+
+
+def micro_search_controller(config: BenchConfig) -> tuple[MicroController, dict[str, Any]]:
+    """`cifar10_micro_search.sh`'s controller and its trainer's settings (ENAS_SPEC.md 1.1)."""
+    controller = MicroController(num_cells=config.num_blocks, tanh_constant=1.10, op_tanh_reduce=2.5)
+    return controller, dict(learning_rate=0.0035, entropy_weight=1e-4, num_aggregate=config.num_aggregate, seed=config.seed)
+
+
+def macro_supernet(config: BenchConfig) -> MacroSupernet:
+    return MacroSupernet(config.num_layers, config.out_filters, config.num_branches, config.keep_prob)
+
+
+def micro_supernet(config: BenchConfig) -> MicroSupernet:
+    return MicroSupernet(config.num_layers, config.num_blocks, config.out_filters, config.keep_prob, config.use_aux_heads)
+
+
+def _controller_trainer(build_controller, config: BenchConfig, reward_fn) -> ControllerTrainer:
+    controller, settings = build_controller(config)
+    return ControllerTrainer(controller, reward_fn, **settings)
 
 
 def bench_macro(config: BenchConfig) -> dict[str, Any]:
@@ -272,7 +284,7 @@ def _bench_macro_search(config: BenchConfig) -> dict[str, Any]:
     """Sampled supernet steps, supernet vs static pairs, controller phase."""
     return _bench_search(
         config,
-        MacroSupernet(config.num_layers, config.out_filters, config.num_branches, config.keep_prob),
+        macro_supernet(config),
         lambda arc: MacroSupernet(
             config.num_layers,
             config.out_filters,
@@ -280,7 +292,7 @@ def _bench_macro_search(config: BenchConfig) -> dict[str, Any]:
             config.keep_prob,
             static_arc=arch.MacroArc.from_flat(arc, config.num_branches),
         ),
-        lambda reward_fn: _macro_controller_trainer(config, reward_fn),
+        lambda reward_fn: _controller_trainer(macro_search_controller, config, reward_fn),
     )
 
 
@@ -417,9 +429,7 @@ def bench_micro(config: BenchConfig) -> dict[str, Any]:
         return _bench_micro_final(config)
     return _bench_search(
         config,
-        MicroSupernet(
-            config.num_layers, config.num_blocks, config.out_filters, config.keep_prob, config.use_aux_heads
-        ),
+        micro_supernet(config),
         lambda arc: MicroSupernet(
             config.num_layers,
             config.num_blocks,
@@ -428,15 +438,7 @@ def bench_micro(config: BenchConfig) -> dict[str, Any]:
             config.use_aux_heads,
             static_arc=arch.MicroArc.from_flat(arc),
         ),
-        lambda reward_fn: ControllerTrainer(
-            # cifar10_micro_search.sh's controller (ENAS_SPEC.md 1.1).
-            MicroController(num_cells=config.num_blocks, tanh_constant=1.10, op_tanh_reduce=2.5),
-            reward_fn,
-            learning_rate=0.0035,
-            entropy_weight=1e-4,
-            num_aggregate=config.num_aggregate,
-            seed=config.seed,
-        ),
+        lambda reward_fn: _controller_trainer(micro_search_controller, config, reward_fn),
     )
 
 
@@ -622,7 +624,7 @@ def bench_ptb(config: BenchConfig) -> dict[str, Any]:
     # 3. The controller phase: num_aggregate samples, each scored (80 / ppl) on one window.
     reward_window = fixed_windows[1 % len(fixed_windows)]
     controller_trainer = ControllerTrainer(
-        controller, lambda arc: sampled.score_batch(*reward_window, arc),
+        controller, lambda arc: sampled._score_arc(*reward_window, arc),  # pylint: disable=protected-access
         learning_rate=5e-5, entropy_weight=1e-5, bl_dec=0.999, num_aggregate=config.num_aggregate, seed=config.seed,
     )
     figures["controller_trace_s"] = _timed_step(controller_trainer.train_step)[0]

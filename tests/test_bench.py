@@ -147,3 +147,21 @@ def test_ptb_final_bench_counts_parameters():
     # enas_lm's README cell (8 nodes after node 0): V H + 4 H^2 + 8 * 2 H^2.
     assert figures["ptb_final_params"] == 10000 * 8 + 4 * 64 + 8 * 2 * 64
     assert figures["ptb_final_trace_count"] == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--replicas=1"], "--replicas must be at least 2"),
+        (["--preset=final"], "is a final preset"),
+        (["--space=ptb"], "value should be one of"),
+    ],
+)
+def test_bench_replicas_rejects_what_it_cannot_measure(args, message):
+    """`enas_tf2.bench_replicas` (1 device vs N replicas) fails fast with the reason; its figures are in the #6 note."""
+    result = subprocess.run(
+        [sys.executable, "-m", "enas_tf2.bench_replicas", *args], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), check=False,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
