@@ -624,7 +624,7 @@ def bench_ptb(config: BenchConfig) -> dict[str, Any]:
     # 3. The controller phase: num_aggregate samples, each scored (80 / ppl) on one window.
     reward_window = fixed_windows[1 % len(fixed_windows)]
     controller_trainer = ControllerTrainer(
-        controller, lambda arc: sampled._score_arc(*reward_window, arc),  # pylint: disable=protected-access
+        controller, lambda arc: sampled.score_window(*reward_window, arc),
         learning_rate=5e-5, entropy_weight=1e-5, bl_dec=0.999, num_aggregate=config.num_aggregate, seed=config.seed,
     )
     figures["controller_trace_s"] = _timed_step(controller_trainer.train_step)[0]

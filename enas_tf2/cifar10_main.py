@@ -328,12 +328,10 @@ def check_distribution_flags(strategy) -> None:
         logging.warning("--jit_compile is not used for the distributed child step.")
 
 
-def log_weights_digest(strategy, *models) -> None:
+def log_weights_digest(*models) -> None:
     """Logs a digest of the weights: on several workers, equal digests show they ended in sync."""
     if FLAGS.distribution != "none":
-        task_type, task_index = distribute.task_info()
-        digest = distribute.weights_digest([v for model in models for v in model.variables])
-        logging.info("Weights digest (%s %d): %s", task_type or "local", task_index, digest)
+        distribute.log_weights_digest([v for model in models for v in model.variables])
 
 
 def distributed_dataset(strategy, dataset):
@@ -495,7 +493,7 @@ def run() -> None:
         )
         if not search:
             finish_final(loop, loop.run(), output_dir, chief)
-            log_weights_digest(strategy, child)
+            log_weights_digest(child)
             return
         arc_class = arch.MicroArc if space() == "micro" else arch.MacroArc
         search_run = Search(
@@ -517,7 +515,7 @@ def run() -> None:
             monitor=monitor,
         )
         search_run.run()
-        log_weights_digest(strategy, child, controller)
+        log_weights_digest(child, controller)
     finally:
         monitor.close()
         scope.close()  # no-op when already closed

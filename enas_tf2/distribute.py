@@ -25,6 +25,7 @@ import weakref
 import numpy as np
 
 import tensorflow as tf
+from absl import logging
 from tensorflow.python.distribute import collective_util  # pylint: disable=g-direct-tensorflow-import
 
 from enas_tf2.errors import FlagError
@@ -133,6 +134,12 @@ def weights_digest(variables) -> str:
     for variable in variables:
         digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
     return digest.hexdigest()[:16]
+
+
+def log_weights_digest(variables) -> None:
+    """Logs this process's `weights_digest`: on several workers, equal digests show they ended in sync."""
+    task_type, task_index = task_info()
+    logging.info("Weights digest (%s %d): %s", task_type or "local", task_index, weights_digest(variables))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -177,10 +177,15 @@ def resolve(values: Mapping[str, Any]) -> PtbRunConfig:
     if values.get("child_optim_moving_average") is not None:
         raise FlagError("--child_optim_moving_average is not supported (off in every original script); for "
                         "enas_lm's evaluation-time weight averaging use --child_average_weights.")
-    if values.get("distribution", "none") not in (None, "none"):
-        raise FlagError(f"--distribution={values['distribution']}: PTB runs are single-device for now (the "
-                        "recurrent cell's carried state is not split across replicas yet); CIFAR-10 runs support "
-                        "mirrored and multi_worker.")
+    distribution = values.get("distribution") or "none"
+    if distribution != "none" and ptb_impl == "original" and search:
+        raise FlagError(f"--distribution={distribution} cannot run an --ptb_impl=original search: the original's "
+                        "supernet batch-normalises every node over the batch inside the time loop, which the "
+                        "replicas would have to synchronise at every time step. Search with --ptb_impl=enas_lm "
+                        "(the default) or on one device; final runs of either implementation distribute.")
+    if distribution == "multi_worker" and values.get("seed") is None:
+        raise FlagError("--distribution=multi_worker needs --seed: every worker must draw the same windows and "
+                        "sample the controller's cells identically.")
     if fixed_text is None and values.get("export_dir"):
         raise FlagError("--export_dir exports a trained final network, but this is a search (no --child_fixed_arc). "
                         "Train the derived cell with --export_dir, or run scripts/pipeline.sh ptb (search, final, "

@@ -51,7 +51,11 @@ def define_ptb_flags() -> None:
                     "(or train.txt/valid.txt/test.txt, or train/valid/test).")
     f.DEFINE_string("output_dir", "", "Checkpoints, TensorBoard events, the stdout log and final_arc.txt.")
     f.DEFINE_enum("distribution", "none", ["none", "mirrored", "multi_worker"],
-                  "tf.distribute strategy; PTB runs support only none for now (CIFAR-10 runs support all three).")
+                  "tf.distribute strategy: none (one device), mirrored (the GPUs of this machine), multi_worker "
+                  "(the hosts in TF_CONFIG; every host runs the same command). The training window's rows are "
+                  "split among the replicas. See BUILD.md.")
+    f.DEFINE_integer("cpu_replicas", 0, "Without GPUs: split the CPU into this many logical devices, one replica "
+                     "each (for trying --distribution on a CPU machine; 0: off).")
     f.DEFINE_string(
         "export_dir", None,
         "Final runs: export the trained network as a SavedModel here when training ends "

@@ -9,16 +9,19 @@ hyperparameters take the reference's values (`enas_tf2/ptb_config.py`).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import shlex
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import app, flags, logging
 
-from enas_tf2 import arch, pictures, ptb_config, run_record
+from enas_tf2 import arch, distribute, pictures, ptb_config, run_record
 from enas_tf2.controllers.ptb import PtbController
-from enas_tf2.controllers.trainer import ControllerTrainer
+from enas_tf2.controllers.trainer import ControllerTrainer, ReplicaRewards
 from enas_tf2.data import ptb as ptb_data
 from enas_tf2.errors import EnasError, FlagError
 from enas_tf2.ptb_flags import PTB_INERT_FLAGS, define_ptb_flags
@@ -134,11 +137,11 @@ def draw_cell(config: ptb_config.PtbRunConfig, cell: arch.PtbArc):
     return pictures.draw_ptb(cell, output_nodes=output_nodes)
 
 
-def write_record(config: ptb_config.PtbRunConfig, child: keras.Model, data: ptb_data.PtbData) -> None:
+def write_record(config: ptb_config.PtbRunConfig, child: keras.Model, data: ptb_data.PtbData, output_dir: str) -> None:
     """`run.json` and `vocab.txt`: what export and the pipeline need to rebuild this run's network."""
-    run_record.write_vocabulary(FLAGS.output_dir, data.id_to_word)
+    run_record.write_vocabulary(output_dir, data.id_to_word)
     run_record.write_run_record(
-        FLAGS.output_dir,
+        output_dir,
         run_record.RunRecord(
             space="ptb",
             mode="search" if config.search else "final",
@@ -151,16 +154,44 @@ def write_record(config: ptb_config.PtbRunConfig, child: keras.Model, data: ptb_
     )
 
 
+def replica_rewards(strategy, reward_dataset: tf.data.Dataset, score) -> ReplicaRewards | None:
+    """With several replicas: one reward window per replica in every round, in the windows' order."""
+    replicas = distribute.num_replicas(strategy)
+    if replicas == 1:
+        return None
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    # Windows j*N .. j*N + N-1 form round j; replica r takes window j*N + r, as one device takes them in turn.
+    rounds = reward_dataset.batch(replicas, drop_remainder=True).with_options(options)
+    batches = iter(strategy.experimental_distribute_dataset(rounds))
+    return ReplicaRewards(batches, lambda x, y, arc: score(x[0], y[0], arc))
+
+
 def run(config: ptb_config.PtbRunConfig) -> None:
     if not FLAGS.output_dir:
         prepare_output_dir(FLAGS.output_dir, reset=False)  # raises the missing-flag error
+    # Before any other TensorFlow op (a multi-worker strategy must come first).
+    strategy = distribute.make_strategy(FLAGS.distribution, FLAGS.cpu_replicas)
+    chief = distribute.is_chief(strategy)
+    # Only the chief writes into --output_dir; other workers save into a temporary folder of their own.
+    output_dir = distribute.worker_output_dir(FLAGS.output_dir, strategy)
     # Data first: a wrong --data_path must fail before --reset_output_dir deletes a previous run.
     data = ptb_data.load_ptb(FLAGS.data_path)
-    prepare_output_dir(FLAGS.output_dir, FLAGS.reset_output_dir)
-    monitor = Monitor(FLAGS.output_dir)
+    prepare_output_dir(output_dir, FLAGS.reset_output_dir or not chief)
+    monitor = Monitor(output_dir)
+    # Models, optimizers, controller and steps are built in the strategy's scope; the loop's
+    # counters are plain variables made after it.
+    scope = contextlib.ExitStack()
+    scope.enter_context(strategy.scope())
     try:
         logging.info("Flags:\n%s", "\n".join(f"  {k}={v}" for k, v in sorted(flag_values().items())))
         logging.info("Resolved configuration: %s", config)
+        if distribute.num_replicas(strategy) > 1:
+            logging.info("Distribution: %s, %d replicas in sync, %d stream rows (%d per replica)%s",
+                         FLAGS.distribution, strategy.num_replicas_in_sync, config.batch_size,
+                         config.batch_size // strategy.num_replicas_in_sync, "" if chief else "; not the chief")
+            if FLAGS.jit_compile:
+                logging.warning("--jit_compile is not used for the distributed training step.")
         seed = FLAGS.seed
         if seed is not None:
             keras.utils.set_random_seed(seed)
@@ -170,10 +201,10 @@ def run(config: ptb_config.PtbRunConfig) -> None:
             logging.info("Cell (%s encoding, cell output %s):\n%s", config.arc_format, config.cell_output,
                          config.fixed_arc.describe(config.arc_format))
         child = build_child(config, data.vocab_size)
-        write_record(config, child, data)
+        write_record(config, child, data, output_dir)
         if not config.search:
             monitor.picture(0, "arc/final_picture", lambda: draw_cell(config, config.fixed_arc),
-                            os.path.join(FLAGS.output_dir, run_record.ARC_PICTURE))
+                            os.path.join(output_dir, run_record.ARC_PICTURE))
         logging.info("Child: %s, %d trainable parameters", type(child).__name__, count_params(child.trainable_variables))
         nominal = ptb_data.num_windows_per_epoch(len(data.train), config.batch_size, config.bptt)
         trackables = dict(child=child)
@@ -187,11 +218,13 @@ def run(config: ptb_config.PtbRunConfig) -> None:
                 reward_dataset = ptb_data.make_window_dataset(valid_stream, 35).repeat()
             else:  # a random validation window (ENAS_SPEC.md 8.6)
                 reward_dataset = ptb_data.make_random_window_dataset(valid_stream, 35, seed=seed)
+            # The controller's rewards on one device, and the printed and derived cells' windows.
             reward_windows = iter(reward_dataset)
             controller_trainer = ControllerTrainer(
                 controller,
-                # Traced on the first controller update, after `trainer` exists.
+                # Both traced on the first controller update, after `trainer` exists.
                 reward_fn=lambda arc: trainer.reward_from(reward_windows)(arc),
+                replica_rewards=replica_rewards(strategy, reward_dataset, lambda *args: trainer.score_window(*args)),
                 learning_rate=config.controller_lr,
                 entropy_weight=config.controller_entropy_weight,
                 bl_dec=config.controller_bl_dec,
@@ -199,6 +232,7 @@ def run(config: ptb_config.PtbRunConfig) -> None:
                 seed=seed,
                 optimizer=controller_optimizer(config),
                 l2_reg=config.controller_l2_reg,
+                strategy=strategy,
             )
             trackables.update(controller_trainer.checkpoint_items())
         trainer = PtbTrainer(
@@ -221,11 +255,14 @@ def run(config: ptb_config.PtbRunConfig) -> None:
             arc_format=config.arc_format if config.search else None,
             seed=seed,
             jit_compile=FLAGS.jit_compile,
+            strategy=strategy,
         )
+        scope.close()
         trackables.update(child_optimizer=trainer.optimizer, child_rng=trainer.rng, **PtbLoop.make_tracked_variables())
         if trainer.average is not None:
             trackables["weight_average"] = trainer.average
-        state = RunState(FLAGS.output_dir, max_to_keep=MAX_CHECKPOINTS[config.search], **trackables)
+        state = RunState(output_dir, restore_dir=FLAGS.output_dir, max_to_keep=MAX_CHECKPOINTS[config.search],
+                         **trackables)
         state.restore_latest()
 
         def describe(flat: np.ndarray) -> str:
@@ -262,12 +299,17 @@ def run(config: ptb_config.PtbRunConfig) -> None:
             draw_arc=lambda flat: draw_cell(config, arch.PtbArc.parse(flat, arc_format=config.arc_format)),
         )
         loop.run()
-        if not config.search and FLAGS.export_dir:
+        if not config.search and FLAGS.export_dir and chief:
             from enas_tf2.export import export_run
 
             export_run(FLAGS.output_dir, FLAGS.export_dir, overwrite=True)
+        if FLAGS.distribution != "none":
+            models = [child] + ([] if controller_trainer is None else [controller_trainer.controller])
+            distribute.log_weights_digest([v for model in models for v in model.variables])
     finally:
         monitor.close()
+        scope.close()  # no-op when already closed
+        distribute.remove_worker_output_dir(FLAGS.output_dir, strategy)
 
 
 def main(argv: list[str]) -> None:
@@ -280,6 +322,8 @@ def main(argv: list[str]) -> None:
             summary_only(config)
             return
         run(config)
+        # Frees the run's tf.functions and distributed iterators while TensorFlow is still up (see cifar10_main).
+        gc.collect()
     except EnasError as error:
         logging.error("%s: %s", type(error).__name__, error)
         raise SystemExit(f"error: {error}") from None

@@ -36,6 +36,10 @@ STEPS = 2
 BATCH = 8
 
 
+#: PTB kinds: (implementation, search); 3 windows of different lengths, the state carried between them.
+PTB_KINDS = {"ptb_search": ("enas_lm", True), "ptb_final_original": ("original", False)}
+PTB_VOCAB, PTB_HIDDEN, PTB_BATCH, PTB_LENGTHS = 17, 6, 4, (5, 7, 4)
+
 #: Controller kinds: samples per update and updates compared.
 CONTROLLER_KINDS = {"macro_controller": (4, 2), "macro_controller_uneven": (3, 1)}
 
@@ -132,14 +136,69 @@ def run_controller(kind: str, strategy: tf.distribute.Strategy, initial: dict) -
     }
 
 
+def build_ptb(kind: str):
+    from enas_tf2.controllers.ptb import PtbController  # pylint: disable=import-outside-toplevel
+    from enas_tf2.spaces.rnn import PtbNetwork, PtbSupernet  # pylint: disable=import-outside-toplevel
+
+    ptb_impl, search = PTB_KINDS[kind]
+    # No dropout: masks come from TensorFlow's stateful generator, whose draws differ between graphs.
+    no_dropout = dict(drop_e=0.0, drop_i=0.0, drop_x=0.0, drop_l=0.0, drop_o=0.0, drop_w=0.0)
+    if search:
+        child = PtbSupernet(PTB_VOCAB, PTB_HIDDEN, 4, ptb_impl=ptb_impl, **no_dropout, name="child")
+        controller = PtbController(num_nodes=4, ptb_impl=ptb_impl, name="controller")
+    else:
+        child = PtbNetwork("0 0 1 1 2 2 0", PTB_VOCAB, PTB_HIDDEN, ptb_impl=ptb_impl, **no_dropout, name="child")
+        controller = None
+    child.build()
+    return child, controller
+
+
+def run_ptb(kind: str, strategy: tf.distribute.Strategy, initial: dict) -> dict:
+    """Three windows of the PTB child under `strategy`: losses, weights, arcs and the carried state."""
+    from enas_tf2.train.ptb_trainer import PtbTrainConfig, PtbTrainer  # pylint: disable=import-outside-toplevel
+
+    ptb_impl, search = PTB_KINDS[kind]
+    with strategy.scope():
+        child, controller = build_ptb(kind)
+        for variable, value in zip(child.variables, initial["child"]):
+            variable.assign(value)
+        sampler = None
+        if controller is not None:
+            for variable, value in zip(controller.variables, initial["controller"]):
+                variable.assign(value)
+            sampler = ControllerTrainer(controller, reward_fn=lambda arc: 0.0, seed=7).sample_arc_tensor
+        config = PtbTrainConfig(
+            ptb_impl=ptb_impl, batch_size=PTB_BATCH, bptt=5, learning_rate=20.0, scale_lr_by_length=ptb_impl == "enas_lm",
+            grad_bound=0.25, weight_decay=1e-3, activation_reg=0.5, slowness_reg=0.5,
+        )
+        trainer = PtbTrainer(child, config, sample_arc=sampler, arc_format="enas_lm" if search else None, seed=3,
+                             strategy=strategy)
+    rng = np.random.default_rng(2)
+    losses, arcs = [], []
+    for length in PTB_LENGTHS:
+        x, y = (tf.constant(rng.integers(0, PTB_VOCAB, size=(PTB_BATCH, length)), tf.int32) for _ in range(2))
+        logs = trainer.train_step(x, y)
+        losses.append([float(logs[name]) for name in ("loss", "cross_entropy", "grad_norm", "weight_penalty")])
+        if "arc" in logs:
+            arcs.append([int(a) for a in np.asarray(logs["arc"])])
+    return {
+        "losses": losses,
+        "arcs": arcs,
+        "state": trainer.state.numpy().tolist(),
+        "moved": max(float(np.max(np.abs(v.numpy() - w))) for v, w in zip(child.variables, initial["child"])),
+        "child": [np.asarray(v.numpy()).tolist() for v in child.variables],
+        "names": [v.path for v in child.variables],
+    }
+
+
 def compare(kind: str, strategy: tf.distribute.Strategy) -> dict:
     keras.utils.set_random_seed(0)
-    child, controller = build(kind)
+    child, controller = build_ptb(kind) if kind in PTB_KINDS else build(kind)
     initial = {
         "child": [v.numpy() for v in child.variables],
         "controller": [] if controller is None else [v.numpy() for v in controller.variables],
     }
-    runner = run_controller if kind in CONTROLLER_KINDS else run
+    runner = run_controller if kind in CONTROLLER_KINDS else run_ptb if kind in PTB_KINDS else run
     single = runner(kind, tf.distribute.get_strategy(), initial)
     mirrored = runner(kind, strategy, initial)
     return {"single": single, "mirrored": mirrored}

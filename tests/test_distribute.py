@@ -20,6 +20,7 @@ import pytest
 from enas_tf2 import distribute
 from enas_tf2.errors import FlagError
 from fake_cifar import write_fake_cifar
+from fake_ptb import write_fake_ptb
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -35,7 +36,7 @@ def comparisons():
         # The micro search (per-input batch norm, same global_batch_norm) passes too but costs 1.5 min more:
         # run `python tests/mirrored_equivalence.py micro_search` by hand after touching it.
         [sys.executable, str(REPO / "tests" / "mirrored_equivalence.py"), "macro_search", "macro_final",
-         "macro_controller", "macro_controller_uneven"],
+         "macro_controller", "macro_controller_uneven", "ptb_search", "ptb_final_original"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-5000:]
@@ -69,6 +70,22 @@ def test_controller_update_spread_over_two_replicas_equals_one_device(comparison
     assert mirrored["arcs"] == single["arcs"]
     assert single["iterations"] == mirrored["iterations"] == len(single["losses"])  # one apply per update
     assert single["moved"] > 1e-4, "the update should move the controller (1000 x the tolerance)"
+    for name, a, b in zip(single["names"], single["child"], mirrored["child"]):
+        np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["ptb_search", "ptb_final_original"])
+@pytest.mark.slow
+def test_ptb_window_rows_split_over_two_replicas_train_like_one_device(comparisons, kind):
+    """Three windows (lengths 5, 7, 4) with the carried state: enas_lm supernet, original fixed cell."""
+    single, mirrored = comparisons[kind]["single"], comparisons[kind]["mirrored"]
+    # loss, cross-entropy, |g| and weight penalty per window.
+    np.testing.assert_allclose(mirrored["losses"], single["losses"], rtol=1e-5, atol=1e-7)
+    assert mirrored["arcs"] == single["arcs"]
+    assert len(single["arcs"]) == (3 if kind == "ptb_search" else 0)
+    assert single["moved"] > 1e-3, "the updates should move the weights (10^4 x the tolerance)"
+    # The state each replica carried for its rows, put back together, is the one device's state.
+    np.testing.assert_allclose(np.asarray(mirrored["state"]), np.asarray(single["state"]), rtol=1e-4, atol=1e-9)
     for name, a, b in zip(single["names"], single["child"], mirrored["child"]):
         np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-5, atol=1e-7, err_msg=name)
 
@@ -159,3 +176,24 @@ def test_two_workers_search_in_sync_resume_and_only_the_chief_writes(tmp_path):
     # Only the chief wrote the run; the other worker's temporary folder is gone.
     assert (output_dir / "final_arc.txt").exists() and (output_dir / "checkpoints").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "search"]
+
+
+@pytest.mark.slow
+def test_ptb_search_on_two_mirrored_replicas_end_to_end(tmp_path):
+    """enas_lm search: child windows split by rows, controller samples spread with one reward window each."""
+    data = write_fake_ptb(tmp_path / "ptb", vocab_size=40)
+    output_dir = tmp_path / "search"
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, "-m", "enas_tf2.ptb_main", f"--data_path={data}", f"--output_dir={output_dir}",
+         "--batch_size=8", "--child_hidden_size=16", "--log_every=5", "--seed=1", "--num_epochs=2",
+         "--child_rhn_depth=4", "--controller_train_steps=2", "--controller_num_aggregate=3", "--derive_samples=5",
+         "--distribution=mirrored", "--cpu_replicas=2"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    log = result.stderr
+    assert "2 replicas in sync, 8 stream rows (4 per replica)" in log
+    assert len(_log_lines(log, "ctrl_step=")) == 4 and "valid_ppl=" in log  # 2 updates after each epoch
+    assert len(_log_lines(log, "Weights digest (local 0)")) == 1
+    assert (output_dir / "final_arc.txt").exists() and list((output_dir / "checkpoints").glob("*.index"))

@@ -108,6 +108,10 @@ def test_export_dir_in_a_search_is_a_clear_error():
     assert resolve(dict(FINAL, child_fixed_arc=arch.PTB_ENAS_LM_ARC, export_dir="somewhere")).search is False
 
 
-def test_distribution_is_a_clear_error_for_ptb():
-    with pytest.raises(FlagError, match="PTB runs are single-device for now"):
-        resolve(dict(distribution="mirrored"))
+def test_distribution_flag_combinations():
+    with pytest.raises(FlagError, match="cannot run an --ptb_impl=original search.*batch-normalises"):
+        resolve(dict(distribution="mirrored", ptb_impl="original"))
+    with pytest.raises(FlagError, match="multi_worker needs --seed"):
+        resolve(dict(distribution="multi_worker"))
+    assert resolve(dict(distribution="mirrored")).search
+    assert not resolve(dict(FINAL, child_fixed_arc=arch.PTB_ENAS_LM_ARC, distribution="mirrored")).search

@@ -29,6 +29,8 @@ from typing import Callable, Iterator
 import keras
 import tensorflow as tf
 
+from enas_tf2 import distribute
+from enas_tf2.errors import FlagError
 from enas_tf2.layers.rnn_cell import ptb_arc_rows_from_flat
 from enas_tf2.spaces.rnn import (
     WeightAverage,
@@ -36,6 +38,9 @@ from enas_tf2.spaces.rnn import (
     slowness_regularizer,
     token_cross_entropy,
 )
+
+#: Dropout masks with one row per batch row (`PtbNetwork.sample_masks`): each replica takes its rows.
+BATCH_MASKS = frozenset({"words", "embedding", "input", "recurrent", "output"})
 
 #: The controller's reward is `REWARD_CONSTANT / ppl` (ENAS_PTB_SPEC.md 1.3, ENAS_SPEC.md 6.5).
 REWARD_CONSTANT = 80.0
@@ -86,7 +91,12 @@ class PtbTrainer:
             None in final mode.
         arc_format: the flat arc's encoding ("enas_lm" or "original"), search mode only.
         seed: seed of the generator behind `reset_state_prob`.
-        jit_compile: XLA-compile the steps.
+        jit_compile: XLA-compile the steps (not the distributed training step).
+        strategy: the `tf.distribute` strategy the model was built under. With several replicas
+            each training window's `B` rows are split among them (each replica carries the state
+            of its rows); the architecture, the state reset and the dropout masks are drawn once
+            for the whole window, and the all-reduced gradient makes the one-device update.
+            Evaluation and scoring run on one device per process.
 
     Attributes:
         state: the carried training state, a `[B, H]` non-trainable variable.
@@ -102,11 +112,17 @@ class PtbTrainer:
         arc_format: str | None = None,
         seed: int | None = None,
         jit_compile: bool = False,
+        strategy: tf.distribute.Strategy | None = None,
     ):
         if not model.built:
             raise ValueError("PtbTrainer needs a built model: call model.build() first.")
         if sample_arc is not None and arc_format not in ("enas_lm", "original"):
             raise ValueError(f"A search trainer needs arc_format 'enas_lm' or 'original'. Received: {arc_format!r}")
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.num_replicas = int(self.strategy.num_replicas_in_sync)
+        if config.batch_size % self.num_replicas:
+            raise FlagError(f"--batch_size={config.batch_size} (rows of the training stream) must split evenly over "
+                            f"the {self.num_replicas} replicas; use a multiple of {self.num_replicas}.")
         self.model = model
         self.config = config
         self.sample_arc = sample_arc
@@ -127,9 +143,12 @@ class PtbTrainer:
         tokens = tf.TensorSpec([None, None], tf.int32)
         state = tf.TensorSpec([None, hidden], tf.float32)
         train_tokens = tf.TensorSpec([config.batch_size, None], tf.int32)
-        self.train_step = tf.function(
-            self._train_step, input_signature=[train_tokens, train_tokens], jit_compile=jit_compile
-        )
+        if self.num_replicas > 1:
+            self.train_step = tf.function(self._distributed_train_step, input_signature=[train_tokens, train_tokens])
+        else:
+            self.train_step = tf.function(
+                self._train_step, input_signature=[train_tokens, train_tokens], jit_compile=jit_compile
+            )
         if sample_arc is None:
             self.eval_window = tf.function(
                 lambda x, y, s: self._eval_window(x, y, s, None),
@@ -144,7 +163,7 @@ class PtbTrainer:
             )
             self.sample_arc_fn = tf.function(sample_arc)
             self.score_arc = tf.function(
-                self._score_arc, input_signature=[tokens, tokens, tf.TensorSpec([None], tf.int32)],
+                self.score_window, input_signature=[tokens, tokens, tf.TensorSpec([None], tf.int32)],
                 jit_compile=jit_compile,
             )
 
@@ -175,17 +194,93 @@ class PtbTrainer:
 
     # -- steps -------------------------------------------------------------------------------
 
+    def _step_inputs(self, x: tf.Tensor) -> tuple[tf.Tensor | None, tf.Tensor, dict[str, tf.Tensor]]:
+        """The step's architecture (search), carried state (maybe reset) and dropout masks.
+
+        Drawn once per step for the whole batch, also when replicas share the batch: each replica
+        then takes its rows of the state and of the per-row masks, and every replica uses the same
+        weight-drop masks, as one device does.
+        """
+        arc = self.sample_arc() if self.sample_arc is not None else None
+        state = tf.convert_to_tensor(self.state)
+        if self.config.reset_state_prob > 0:
+            reset = self.rng.uniform([]) < self.config.reset_state_prob
+            state = tf.where(reset, tf.zeros_like(state), state)
+        return arc, state, self.model.sample_masks(x)
+
+    def _set_learning_rate(self, length: tf.Tensor) -> tf.Tensor:
+        """Sets the optimizer's LR for this step (enas_lm scales it by `len / bptt`); returns it."""
+        lr = self.base_learning_rate(self.optimizer.iterations)
+        if self.config.scale_lr_by_length:
+            lr = lr * tf.cast(length, tf.float32) / float(self.config.bptt)
+        self.optimizer.learning_rate.assign(lr)
+        return lr
+
+    def _finish_step(self, logs: dict[str, tf.Tensor], new_state: tf.Tensor) -> None:
+        """After the update: the carried state, the weight average, the NaN flag and the epoch's CE."""
+        self.state.assign(tf.stop_gradient(new_state))
+        if self.average is not None:
+            tf.cond(self.average.started, lambda: _updated(self.average), lambda: tf.constant(False))
+        finite = tf.math.is_finite(logs["loss"])
+        self.nonfinite.assign(tf.logical_or(self.nonfinite, tf.logical_not(finite)))
+        self.epoch_ce_sum.assign_add(tf.cast(logs["cross_entropy"], tf.float64))
+        self.epoch_steps.assign_add(1.0)
+
     def _train_step(self, x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
         """One SGD update on one window; writes the new carried state; returns log scalars."""
+        arc, state, masks = self._step_inputs(x)
+        lr = self._set_learning_rate(tf.shape(x)[1])
+        logs, new_state = self._update(x, y, state, self._rows(arc), masks)
+        self._finish_step(logs, new_state)
+        logs["lr"] = lr
+        if arc is not None:
+            logs["arc"] = arc
+        return logs
+
+    def _distributed_train_step(self, x: tf.Tensor, y: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One update over every replica: one arc and one set of masks, the window's rows split among them."""
+        arc, state, masks = self._step_inputs(x)
+        lr = self._set_learning_rate(tf.shape(x)[1])
+        per_replica = self.strategy.run(self._replica_update, args=(x, y, state, arc, masks))
+        new_state = self.strategy.experimental_local_results(per_replica.pop("state"))[0]
+        mean = tf.distribute.ReduceOp.MEAN
+        logs = {name: self.strategy.reduce(mean, value, axis=None) for name, value in per_replica.items()}
+        self._finish_step(logs, new_state)
+        logs["lr"] = lr
+        if arc is not None:
+            logs["arc"] = arc
+        return logs
+
+    def _replica_update(self, x, y, state, arc, masks) -> dict[str, tf.Tensor]:
+        """This replica's rows of the window; returns its logs and the whole batch's new state."""
+        context = tf.distribute.get_replica_context()
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        rows_per_replica = self.config.batch_size // self.num_replicas
+        start = replica * rows_per_replica
+
+        def mine(value: tf.Tensor) -> tf.Tensor:
+            return value[start : start + rows_per_replica]
+
+        if arc is not None:
+            arc = distribute.from_first_replica(context, arc)
+        masks = {name: mine(mask) if name in BATCH_MASKS else mask for name, mask in masks.items()}
+        logs, new_state = self._update(mine(x), mine(y), mine(state), self._rows(arc), masks, context)
+        # Every replica's rows back in place: the carried state of the whole batch.
+        padding = [[start, self.config.batch_size - start - rows_per_replica], [0, 0]]
+        logs["state"] = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.pad(new_state, padding))
+        return logs
+
+    def _update(self, x, y, state, rows, masks, replica_context=None) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """Forward, loss, gradient, global-norm clipping and the SGD step; returns logs and the new state.
+
+        With a `replica_context` each replica differentiates `loss / replicas` of its rows (every
+        term is a mean over rows, or the same for every row), the gradients are all-reduced before
+        the norm and the clipping, and each replica hands the optimizer its `1 / replicas` share
+        because Keras' optimizer sums the replicas' gradients once more.
+        """
         config = self.config
         model = self.model
-        arc = self.sample_arc() if self.sample_arc is not None else None
-        rows = self._rows(arc)
-        state = tf.convert_to_tensor(self.state)
-        if config.reset_state_prob > 0:
-            reset = self.rng.uniform([]) < config.reset_state_prob
-            state = tf.where(reset, tf.zeros_like(state), state)
-        masks = model.sample_masks(x)
+        scale = 1.0 if replica_context is None else 1.0 / self.num_replicas
         with tf.GradientTape() as tape:
             logits, new_state, outputs = model(x, state, arc=rows, training=True, masks=masks, return_outputs=True)
             token_ce = token_cross_entropy(logits, y)
@@ -201,29 +296,21 @@ class PtbTrainer:
             penalty = model.weight_penalty(rows, masks, fix_quirk=config.fix_weight_penalty)
             if config.weight_decay:
                 loss += config.weight_decay * penalty
-        grads = tape.gradient(loss, self.variables)
+            scaled_loss = loss * scale
+        grads = tape.gradient(scaled_loss, self.variables)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, self.variables)]
+        if replica_context is not None:
+            # The whole window's gradient (the supernet's slab gradients stay sparse: IndexedSlices are gathered).
+            grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grad_norm = tf.linalg.global_norm(grads)
         grads, _ = tf.clip_by_global_norm(grads, config.grad_bound, use_norm=grad_norm)
-        length = tf.shape(x)[1]
-        lr = self.base_learning_rate(self.optimizer.iterations)
-        if config.scale_lr_by_length:
-            lr = lr * tf.cast(length, tf.float32) / float(config.bptt)
-        self.optimizer.learning_rate.assign(lr)
+        if replica_context is not None:
+            grads = [_scaled(g, scale) for g in grads]
         self.optimizer.apply_gradients(zip(grads, self.variables))
-        self.state.assign(tf.stop_gradient(new_state))
-        if self.average is not None:
-            tf.cond(self.average.started, lambda: _updated(self.average), lambda: tf.constant(False))
-        finite = tf.math.is_finite(loss)
-        self.nonfinite.assign(tf.logical_or(self.nonfinite, tf.logical_not(finite)))
-        self.epoch_ce_sum.assign_add(tf.cast(cross_entropy, tf.float64))
-        self.epoch_steps.assign_add(1.0)
         logs = dict(
-            loss=loss, cross_entropy=cross_entropy, lr=lr, grad_norm=grad_norm, weight_penalty=penalty, length=length
+            loss=loss, cross_entropy=cross_entropy, grad_norm=grad_norm, weight_penalty=penalty, length=tf.shape(x)[1]
         )
-        if arc is not None:
-            logs["arc"] = arc
-        return logs
+        return logs, new_state
 
     def _eval_window(
         self, x: tf.Tensor, y: tf.Tensor, state: tf.Tensor, arc: tf.Tensor | None
@@ -239,8 +326,12 @@ class PtbTrainer:
         token_ce = token_cross_entropy(logits, y)
         return tf.reduce_sum(token_ce), tf.cast(tf.size(token_ce), tf.float32), new_state
 
-    def _score_arc(self, x: tf.Tensor, y: tf.Tensor, arc: tf.Tensor) -> tf.Tensor:
-        """`80 / ppl` of `arc` on one window from a zero state (the controller's reward)."""
+    def score_window(self, x: tf.Tensor, y: tf.Tensor, arc: tf.Tensor) -> tf.Tensor:
+        """`80 / ppl` of `arc` on one window from a zero state (the controller's reward).
+
+        Plain Python, for tracing into the controller's (distributed) update; `score_arc` is its
+        compiled form.
+        """
         state = self.model.initial_state(tf.shape(x)[0])
         total, count, _ = self._eval_window(x, y, state, arc)
         return REWARD_CONSTANT / tf.exp(total / count)
@@ -250,7 +341,7 @@ class PtbTrainer:
 
         def reward(arc: tf.Tensor) -> tf.Tensor:
             x, y = next(iterator)
-            return self._score_arc(x, y, arc)
+            return self.score_window(x, y, arc)
 
         return reward
 
@@ -282,6 +373,13 @@ class PtbTrainer:
         if not count:
             raise ValueError("The evaluation dataset has no windows.")
         return float(tf.exp(total / count).numpy())
+
+
+def _scaled(gradient, scale: float):
+    """`scale * gradient` for a dense gradient or `tf.IndexedSlices` (kept sparse)."""
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(gradient.values * scale, gradient.indices, gradient.dense_shape)
+    return gradient * scale
 
 
 def _updated(average: WeightAverage) -> tf.Tensor:
