@@ -856,14 +856,19 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def format_table(results: dict[str, Any]) -> str:
-    """Aligned text table: metric, value, unit, target and PASS/FAIL where a target applies."""
+def format_table(
+    results: dict[str, Any], table_rows: tuple[tuple[str, str, str], ...] = TABLE_ROWS, title: str | None = None
+) -> str:
+    """Aligned text table: metric, value, unit, target and PASS/FAIL where a target applies.
+
+    `table_rows` and `title` let other benchmarks (`bench_replicas`) print their figures alike.
+    """
     header = ("metric", "value", "unit", "target", "status")
     rows = [header]
-    for key, label, unit in TABLE_ROWS:
+    for key, label, unit in table_rows:
         if key not in results:
             continue
-        target = results["targets"].get(key)
+        target = results.get("targets", {}).get(key)
         rows.append((
             label,
             _format_value(results[key]),
@@ -877,7 +882,7 @@ def format_table(results: dict[str, Any]) -> str:
         for row in rows
     ]
     lines.insert(1, "-" * len(lines[0]))
-    title = f"enas_tf2 bench: space={results['space']} preset={results['preset']} config={results['config']}"
+    title = title or f"enas_tf2 bench: space={results['space']} preset={results['preset']} config={results['config']}"
     return "\n".join([title] + lines)
 
 

@@ -56,10 +56,7 @@ class _Side:
 
 def _global_batches(dataset: tf.data.Dataset, global_batch: int, strategy: tf.distribute.Strategy):
     """An endless iterator of global batches, split over the strategy's replicas if it has several."""
-    dataset = dataset.repeat().batch(global_batch, drop_remainder=True)
-    if strategy.num_replicas_in_sync > 1:
-        dataset = strategy.experimental_distribute_dataset(dataset)
-    return iter(dataset)
+    return iter(distribute.distributed_dataset(strategy, dataset.repeat().batch(global_batch, drop_remainder=True)))
 
 
 def _build_side(space: str, config: bench.BenchConfig, strategy: tf.distribute.Strategy, initial) -> _Side:
@@ -77,14 +74,11 @@ def _build_side(space: str, config: bench.BenchConfig, strategy: tf.distribute.S
         if initial is not None:
             for variable, value in zip(supernet.variables + controller.variables, initial):
                 variable.assign(value)
-        single_rewards = _global_batches(reward_slices, config.batch_size, tf.distribute.get_strategy())
+        rewards = _global_batches(reward_slices, config.batch_size * replicas, strategy)
         controller_trainer = ControllerTrainer(
             controller,
-            reward_fn=lambda arc: child.score_next(single_rewards, arc),
-            replica_rewards=None if replicas == 1 else ReplicaRewards(
-                _global_batches(reward_slices, config.batch_size * replicas, strategy),
-                lambda *args: child.score_batch(*args),
-            ),
+            reward_fn=(lambda arc: child.score_next(rewards, arc)) if replicas == 1 else None,
+            replica_rewards=ReplicaRewards(rewards, lambda *args: child.score_batch(*args)) if replicas > 1 else None,
             strategy=strategy,
             **settings,
         )
@@ -109,17 +103,15 @@ def measure(space: str, config: bench.BenchConfig, strategy: tf.distribute.Strat
         logging.info("Tracing the %s side's child step and controller update.", name)
         figures[f"child_trace_{name}_s"] = bench._warm_up(side.child.train_step, side.train_batches)  # pylint: disable=protected-access
         figures[f"controller_trace_{name}_s"] = bench._timed_step(side.controller.train_step)[0]  # pylint: disable=protected-access
-    times: dict[str, list[float]] = {key: [] for key in ("child_1", "child_n", "controller_1", "controller_n")}
-    for step in range(config.steps):
-        order = (("1", one), ("n", many)) if step % 2 == 0 else (("n", many), ("1", one))
-        for name, side in order:
-            times[f"child_{name}"].append(bench._timed_step(side.child.train_step, side.train_batches)[0])  # pylint: disable=protected-access
-    for step in range(config.controller_steps):
-        order = (("1", one), ("n", many)) if step % 2 == 0 else (("n", many), ("1", one))
-        for name, side in order:
-            times[f"controller_{name}"].append(bench._timed_step(side.controller.train_step)[0])  # pylint: disable=protected-access
-    for key, values in times.items():
-        figures[f"{key.replace('_1', '_step_1').replace('_n', '_step_n')}_s"] = bench._median(values)  # pylint: disable=protected-access
+    times: dict[str, list[float]] = {}
+    timed = (("child_step", lambda side: side.child.train_step(side.train_batches), config.steps),
+             ("controller_step", lambda side: side.controller.train_step(), config.controller_steps))
+    for figure, step_of, count in timed:
+        for step in range(count):
+            # Alternate which side goes first, so a change of machine load hits both alike.
+            for name, side in (("1", one), ("n", many))[:: 1 if step % 2 == 0 else -1]:
+                times.setdefault(f"{figure}_{name}_s", []).append(bench._timed_step(lambda: step_of(side))[0])  # pylint: disable=protected-access
+    figures.update({key: bench._median(values) for key, values in times.items()})  # pylint: disable=protected-access
     figures["child_speedup"] = figures["child_step_1_s"] / figures["child_step_n_s"]
     figures["controller_speedup"] = figures["controller_step_1_s"] / figures["controller_step_n_s"]
     figures["child_trace_count_n"] = many.child.train_step.experimental_get_tracing_count()
@@ -173,16 +165,11 @@ def run(space: str, preset: str, config: bench.BenchConfig, replicas: int) -> di
 
 
 def format_table(results: dict[str, Any]) -> str:
-    rows = [("metric", "value", "unit")] + [
-        (label.replace("N replicas", f"{results['replicas']} replicas"), bench._format_value(results[key]), unit)  # pylint: disable=protected-access
-        for key, label, unit in TABLE_ROWS if key in results
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]}" for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
+    replicas = f"{results['replicas']} replicas"
+    rows = tuple((key, label.replace("N replicas", replicas), unit) for key, label, unit in TABLE_ROWS)
     title = (f"enas_tf2 bench_replicas: space={results['space']} preset={results['preset']} "
              f"replicas={results['replicas']} devices={results['devices']}")
-    return "\n".join([title] + lines)
+    return bench.format_table(results, rows, title)
 
 
 def define_flags() -> None:

@@ -324,23 +324,6 @@ def check_distribution_flags(strategy) -> None:
     if FLAGS.distribution == "multi_worker" and FLAGS.seed is None:
         raise FlagError("--distribution=multi_worker needs --seed: every worker must shuffle the data and sample "
                         "the controller's architectures identically.")
-    if replicas > 1 and FLAGS.jit_compile:
-        logging.warning("--jit_compile is not used for the distributed child step.")
-
-
-def log_weights_digest(*models) -> None:
-    """Logs a digest of the weights: on several workers, equal digests show they ended in sync."""
-    if FLAGS.distribution != "none":
-        distribute.log_weights_digest([v for model in models for v in model.variables])
-
-
-def distributed_dataset(strategy, dataset):
-    """The global-batch dataset split across the replicas (each worker takes its share of every batch)."""
-    if distribute.num_replicas(strategy) == 1:
-        return dataset
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
 
 def replica_rewards(strategy, data: cifar10.Cifar10Data, score) -> ReplicaRewards | None:
@@ -349,7 +332,7 @@ def replica_rewards(strategy, data: cifar10.Cifar10Data, score) -> ReplicaReward
     if replicas == 1:
         return None
     dataset = cifar10.make_reward_dataset(data, FLAGS.batch_size * replicas, seed=FLAGS.seed)
-    return ReplicaRewards(iter(distributed_dataset(strategy, dataset)), score)
+    return ReplicaRewards(iter(distribute.distributed_dataset(strategy, dataset)), score)
 
 
 def flag_values() -> dict:
@@ -414,10 +397,7 @@ def run() -> None:
     scope.enter_context(strategy.scope())
     try:
         log_flags()
-        if distribute.num_replicas(strategy) > 1:
-            logging.info("Distribution: %s, %d replicas in sync, global batch %d (%d per replica)%s",
-                         FLAGS.distribution, strategy.num_replicas_in_sync, FLAGS.batch_size,
-                         FLAGS.batch_size // strategy.num_replicas_in_sync, "" if chief else "; not the chief")
+        distribute.log_replicas(strategy, FLAGS.distribution, FLAGS.batch_size, "images", FLAGS.jit_compile)
         if FLAGS.seed is not None:
             keras.utils.set_random_seed(FLAGS.seed)
         logging.info("Data: %d train, %d valid, %d test; mean=%s std=%s (x255)", data.num_train, data.num_valid,
@@ -488,12 +468,13 @@ def run() -> None:
             child_trainer,
             state,
             monitor,
-            iter(distributed_dataset(strategy, train_dataset)),
+            iter(distribute.distributed_dataset(strategy, train_dataset)),
             eval_datasets,
         )
         if not search:
             finish_final(loop, loop.run(), output_dir, chief)
-            log_weights_digest(child)
+            if FLAGS.distribution != "none":
+                distribute.log_weights_digest(child)
             return
         arc_class = arch.MicroArc if space() == "micro" else arch.MacroArc
         search_run = Search(
@@ -515,7 +496,8 @@ def run() -> None:
             monitor=monitor,
         )
         search_run.run()
-        log_weights_digest(child, controller)
+        if FLAGS.distribution != "none":
+            distribute.log_weights_digest(child, controller)
     finally:
         monitor.close()
         scope.close()  # no-op when already closed

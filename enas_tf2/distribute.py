@@ -136,10 +136,36 @@ def weights_digest(variables) -> str:
     return digest.hexdigest()[:16]
 
 
-def log_weights_digest(variables) -> None:
-    """Logs this process's `weights_digest`: on several workers, equal digests show they ended in sync."""
+def log_weights_digest(*models) -> None:
+    """Logs this process's `weights_digest` of the models: on several workers, equal digests show they ended in sync."""
     task_type, task_index = task_info()
-    logging.info("Weights digest (%s %d): %s", task_type or "local", task_index, weights_digest(variables))
+    digest = weights_digest([v for model in models for v in model.variables])
+    logging.info("Weights digest (%s %d): %s", task_type or "local", task_index, digest)
+
+
+def distributed_dataset(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset):
+    """`dataset` (of global batches) split over the replicas; unchanged with one replica.
+
+    Each worker takes its share of every element (`AutoShardPolicy.DATA`): the workers all run the
+    same seeded pipeline, so sharding by files, which the default policy tries first, would not apply.
+    """
+    if num_replicas(strategy) == 1:
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+
+def log_replicas(strategy: tf.distribute.Strategy, distribution: str, batch_size: int, batch_unit: str,
+                 jit_compile: bool) -> None:
+    """With several replicas: how the global batch is split, and that `--jit_compile` is not used."""
+    replicas = num_replicas(strategy)
+    if replicas == 1:
+        return
+    logging.info("Distribution: %s, %d replicas in sync, global batch %d %s (%d per replica)%s", distribution,
+                 replicas, batch_size, batch_unit, batch_size // replicas, "" if is_chief(strategy) else "; not the chief")
+    if jit_compile:
+        logging.warning("--jit_compile is not used for the distributed training step.")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -159,12 +159,9 @@ def replica_rewards(strategy, reward_dataset: tf.data.Dataset, score) -> Replica
     replicas = distribute.num_replicas(strategy)
     if replicas == 1:
         return None
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     # Windows j*N .. j*N + N-1 form round j; replica r takes window j*N + r, as one device takes them in turn.
-    rounds = reward_dataset.batch(replicas, drop_remainder=True).with_options(options)
-    batches = iter(strategy.experimental_distribute_dataset(rounds))
-    return ReplicaRewards(batches, lambda x, y, arc: score(x[0], y[0], arc))
+    rounds = reward_dataset.batch(replicas, drop_remainder=True)
+    return ReplicaRewards(iter(distribute.distributed_dataset(strategy, rounds)), lambda x, y, arc: score(x[0], y[0], arc))
 
 
 def run(config: ptb_config.PtbRunConfig) -> None:
@@ -186,12 +183,7 @@ def run(config: ptb_config.PtbRunConfig) -> None:
     try:
         logging.info("Flags:\n%s", "\n".join(f"  {k}={v}" for k, v in sorted(flag_values().items())))
         logging.info("Resolved configuration: %s", config)
-        if distribute.num_replicas(strategy) > 1:
-            logging.info("Distribution: %s, %d replicas in sync, %d stream rows (%d per replica)%s",
-                         FLAGS.distribution, strategy.num_replicas_in_sync, config.batch_size,
-                         config.batch_size // strategy.num_replicas_in_sync, "" if chief else "; not the chief")
-            if FLAGS.jit_compile:
-                logging.warning("--jit_compile is not used for the distributed training step.")
+        distribute.log_replicas(strategy, FLAGS.distribution, config.batch_size, "stream rows", FLAGS.jit_compile)
         seed = FLAGS.seed
         if seed is not None:
             keras.utils.set_random_seed(seed)
@@ -304,8 +296,7 @@ def run(config: ptb_config.PtbRunConfig) -> None:
 
             export_run(FLAGS.output_dir, FLAGS.export_dir, overwrite=True)
         if FLAGS.distribution != "none":
-            models = [child] + ([] if controller_trainer is None else [controller_trainer.controller])
-            distribute.log_weights_digest([v for model in models for v in model.variables])
+            distribute.log_weights_digest(child, *([] if controller_trainer is None else [controller_trainer.controller]))
     finally:
         monitor.close()
         scope.close()  # no-op when already closed

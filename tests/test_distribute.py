@@ -44,6 +44,12 @@ def comparisons():
     return json.loads(line[len("RESULT "):])
 
 
+def _assert_weights_equal(single: dict, mirrored: dict, rtol: float, atol: float) -> None:
+    assert len(mirrored["child"]) == len(single["child"])
+    for name, a, b in zip(single["names"], single["child"], mirrored["child"]):
+        np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=rtol, atol=atol, err_msg=name)
+
+
 @pytest.mark.parametrize("kind", ["macro_search", "macro_final"])
 @pytest.mark.slow
 def test_two_mirrored_replicas_train_like_one_device(comparisons, kind):
@@ -54,9 +60,7 @@ def test_two_mirrored_replicas_train_like_one_device(comparisons, kind):
     assert mirrored["arcs"] == single["arcs"]
     if kind.endswith("search"):
         assert len({tuple(arc) for arc in single["arcs"]}) > 1, "the test should see several architectures"
-    assert len(mirrored["child"]) == len(single["child"])
-    for name, a, b in zip(single["names"], single["child"], mirrored["child"]):
-        np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-4, atol=5e-5, err_msg=name)
+    _assert_weights_equal(single, mirrored, rtol=1e-4, atol=5e-5)
 
 
 @pytest.mark.parametrize("kind", ["macro_controller", "macro_controller_uneven"])
@@ -70,8 +74,7 @@ def test_controller_update_spread_over_two_replicas_equals_one_device(comparison
     assert mirrored["arcs"] == single["arcs"]
     assert single["iterations"] == mirrored["iterations"] == len(single["losses"])  # one apply per update
     assert single["moved"] > 1e-4, "the update should move the controller (1000 x the tolerance)"
-    for name, a, b in zip(single["names"], single["child"], mirrored["child"]):
-        np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-5, atol=1e-7, err_msg=name)
+    _assert_weights_equal(single, mirrored, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("kind", ["ptb_search", "ptb_final_original"])
@@ -86,8 +89,7 @@ def test_ptb_window_rows_split_over_two_replicas_train_like_one_device(compariso
     assert single["moved"] > 1e-3, "the updates should move the weights (10^4 x the tolerance)"
     # The state each replica carried for its rows, put back together, is the one device's state.
     np.testing.assert_allclose(np.asarray(mirrored["state"]), np.asarray(single["state"]), rtol=1e-4, atol=1e-9)
-    for name, a, b in zip(single["names"], single["child"], mirrored["child"]):
-        np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-5, atol=1e-7, err_msg=name)
+    _assert_weights_equal(single, mirrored, rtol=1e-5, atol=1e-7)
 
 
 def test_strategy_flags_are_checked():
@@ -193,7 +195,7 @@ def test_ptb_search_on_two_mirrored_replicas_end_to_end(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-5000:]
     log = result.stderr
-    assert "2 replicas in sync, 8 stream rows (4 per replica)" in log
+    assert "2 replicas in sync, global batch 8 stream rows (4 per replica)" in log
     assert len(_log_lines(log, "ctrl_step=")) == 4 and "valid_ppl=" in log  # 2 updates after each epoch
     assert len(_log_lines(log, "Weights digest (local 0)")) == 1
     assert (output_dir / "final_arc.txt").exists() and list((output_dir / "checkpoints").glob("*.index"))

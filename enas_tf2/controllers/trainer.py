@@ -82,7 +82,8 @@ class ControllerTrainer:
         controller: the controller to train (e.g. `MacroController`).
         reward_fn: `arc -> float32 scalar`, the child's accuracy-like score of
             an int32 arc tensor, traced into `train_step` (it may pull a batch
-            from a `tf.data` iterator). It gets no gradient.
+            from a `tf.data` iterator). It gets no gradient. Unused (may be
+            None) with several replicas, which score through `replica_rewards`.
         learning_rate: Adam learning rate (`--controller_lr`, constant: the
             original's decay every 10^6 steps never fires).
         entropy_weight: weight of the sample-entropy bonus in the reward, or None.
@@ -110,7 +111,7 @@ class ControllerTrainer:
     def __init__(
         self,
         controller: Controller,
-        reward_fn: Callable[[tf.Tensor], tf.Tensor],
+        reward_fn: Callable[[tf.Tensor], tf.Tensor] | None,
         learning_rate: float = 0.001,
         entropy_weight: float | None = None,
         bl_dec: float = 0.99,
@@ -329,4 +330,3 @@ class ControllerTrainer:
             "baseline": self.baseline,
             "controller_rng": self.rng,
         }
-
