@@ -16,10 +16,12 @@ end, as the `tf.distribute` guide recommends.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import threading
 import weakref
 
 import numpy as np
@@ -166,6 +168,36 @@ def log_replicas(strategy: tf.distribute.Strategy, distribution: str, batch_size
                  replicas, batch_size, batch_unit, batch_size // replicas, "" if is_chief(strategy) else "; not the chief")
     if jit_compile:
         logging.warning("--jit_compile is not used for the distributed training step.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Replica-local batch statistics while replicas score different architectures.
+# ---------------------------------------------------------------------------------------------
+#
+# In the controller phase each replica scores its *own* sampled architecture on its own reward
+# minibatch, as one device scores each sample on a minibatch of its own. Batch statistics there
+# (the micro search's per-input BN normalises with them also at evaluation) must be the
+# replica's own: a cross-replica sum would mix two architectures' activations, and since the
+# replicas then take different `tf.switch_case` branches, their collectives would never match
+# and the step would hang. Replica functions are traced in one thread per replica, so the
+# switch is thread-local and set around the tracing of the scoring code.
+
+_replica_local = threading.local()
+
+
+@contextlib.contextmanager
+def replica_local_statistics():
+    """Within the block, batch norm traced in this thread uses this replica's batch alone."""
+    previous = getattr(_replica_local, "active", False)
+    _replica_local.active = True
+    try:
+        yield
+    finally:
+        _replica_local.active = previous
+
+
+def replica_local_statistics_active() -> bool:
+    return getattr(_replica_local, "active", False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ Child kinds (`macro_search`, `micro_search`, `macro_final`) train the same tiny 
 initial weights, the same sampled architectures, the same global batches) for a few steps under
 the default strategy and under a 2-replica `MirroredStrategy`. Controller kinds
 (`macro_controller`: 4 samples per update, `macro_controller_uneven`: 3, which 2 replicas do not
-divide) run controller updates scored by a fixed child on the same reward minibatches. Both print
-each run's losses, weights and architectures as JSON.
+divide, `micro_controller`: 2 samples scored with the per-input BN's batch statistics, which must
+be each replica's own) run controller updates scored by a fixed child on the same reward
+minibatches. Both print each run's losses, weights and architectures as JSON.
 """
 
 from __future__ import annotations
@@ -41,14 +42,14 @@ PTB_KINDS = {"ptb_search": ("enas_lm", True), "ptb_final_original": ("original",
 PTB_VOCAB, PTB_HIDDEN, PTB_BATCH, PTB_LENGTHS = 17, 6, 4, (5, 7, 4)
 
 #: Controller kinds: samples per update and updates compared.
-CONTROLLER_KINDS = {"macro_controller": (4, 2), "macro_controller_uneven": (3, 1)}
+CONTROLLER_KINDS = {"macro_controller": (4, 2), "macro_controller_uneven": (3, 1), "micro_controller": (2, 1)}
 
 
 def build(kind: str):
-    if kind == "macro_search" or kind in CONTROLLER_KINDS:
+    if kind in ("macro_search", "macro_controller", "macro_controller_uneven"):
         child = MacroSupernet(3, 4, num_branches=6, name="child")
         controller = MacroController(num_layers=3, num_branches=6, lstm_size=8, name="controller")
-    elif kind == "micro_search":
+    elif kind in ("micro_search", "micro_controller"):
         child = MicroSupernet(1, 2, 4, name="child")
         controller = MicroController(num_cells=2, num_branches=5, lstm_size=8, name="controller")
     else:

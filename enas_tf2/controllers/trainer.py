@@ -288,11 +288,15 @@ class ControllerTrainer:
         arcs = distribute.from_first_replica(context, arcs)
         index = round_index * self.num_replicas + replica
         images, labels = batch
-        accuracy = tf.cond(
-            index < self.num_aggregate,
-            lambda: tf.cast(self.replica_rewards.score(images, labels, arcs[tf.minimum(index, self.num_aggregate - 1)]), tf.float32),
-            lambda: tf.constant(0.0),
-        )
+        # Each replica scores a different architecture, on its own minibatch: its batch statistics
+        # are its own, as each sample's are on one device.
+        with distribute.replica_local_statistics():
+            accuracy = tf.cond(
+                index < self.num_aggregate,
+                lambda: tf.cast(self.replica_rewards.score(images, labels, arcs[tf.minimum(index, self.num_aggregate - 1)]),
+                                tf.float32),
+                lambda: tf.constant(0.0),
+            )
         return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.one_hot(replica, self.num_replicas) * accuracy)
 
     def _replica_update(self, arcs: tf.Tensor, reward: tf.Tensor, baselines: tf.Tensor) -> tf.Tensor:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from enas_tf2.distribute import cross_replica_sum
+from enas_tf2.distribute import cross_replica_sum, replica_local_statistics_active
 
 #: The original's BN decay and epsilon (ENAS_SPEC.md, conventions).
 BN_MOMENTUM = 0.9
@@ -99,9 +99,13 @@ class BatchNorm(keras.layers.BatchNormalization):
 
 
 def distributed_replica_context():
-    """The replica context when several replicas train in sync, else None (one device, or cross-replica)."""
+    """The replica context when batch statistics span several replicas, else None.
+
+    None on one device, in a cross-replica context, and inside `replica_local_statistics()`
+    (each replica scoring its own architecture in the controller phase).
+    """
     context = tf.distribute.get_replica_context()
-    if context is not None and context.num_replicas_in_sync > 1:
+    if context is not None and context.num_replicas_in_sync > 1 and not replica_local_statistics_active():
         return context
     return None
 
