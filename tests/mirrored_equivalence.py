@@ -50,8 +50,9 @@ def build(kind: str):
         child = MacroSupernet(3, 4, num_branches=6, name="child")
         controller = MacroController(num_layers=3, num_branches=6, lstm_size=8, name="controller")
     elif kind in ("micro_search", "micro_controller"):
-        child = MicroSupernet(1, 2, 4, name="child")
-        controller = MicroController(num_cells=2, num_branches=5, lstm_size=8, name="controller")
+        blocks = 2 if kind == "micro_search" else 1  # the controller kind scores only: one block per cell will do
+        child = MicroSupernet(1, blocks, 4, name="child")
+        controller = MicroController(num_cells=blocks, num_branches=5, lstm_size=8, name="controller")
     else:
         child = MacroNetwork(arch.MacroArc.parse("0 1 0 4 1 1"), 4, name="child")
         controller = None
