@@ -185,19 +185,19 @@ def log_replicas(strategy: tf.distribute.Strategy, distribution: str, batch_size
 _replica_local = threading.local()
 
 
+def replica_local_statistics_active() -> bool:
+    return getattr(_replica_local, "active", False)
+
+
 @contextlib.contextmanager
 def replica_local_statistics():
     """Within the block, batch norm traced in this thread uses this replica's batch alone."""
-    previous = getattr(_replica_local, "active", False)
+    previous = replica_local_statistics_active()
     _replica_local.active = True
     try:
         yield
     finally:
         _replica_local.active = previous
-
-
-def replica_local_statistics_active() -> bool:
-    return getattr(_replica_local, "active", False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,16 +46,16 @@ CONTROLLER_KINDS = {"macro_controller": (4, 2), "macro_controller_uneven": (3, 1
 
 
 def build(kind: str):
-    if kind in ("macro_search", "macro_controller", "macro_controller_uneven"):
+    if kind == "macro_final":
+        child = MacroNetwork(arch.MacroArc.parse("0 1 0 4 1 1"), 4, name="child")
+        controller = None
+    elif kind.startswith("macro"):
         child = MacroSupernet(3, 4, num_branches=6, name="child")
         controller = MacroController(num_layers=3, num_branches=6, lstm_size=8, name="controller")
-    elif kind in ("micro_search", "micro_controller"):
+    else:
         blocks = 2 if kind == "micro_search" else 1  # the controller kind scores only: one block per cell will do
         child = MicroSupernet(1, blocks, 4, name="child")
         controller = MicroController(num_cells=blocks, num_branches=5, lstm_size=8, name="controller")
-    else:
-        child = MacroNetwork(arch.MacroArc.parse("0 1 0 4 1 1"), 4, name="child")
-        controller = None
     child.build((None, 32, 32, 3))
     return child, controller
 
