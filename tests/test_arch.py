@@ -162,8 +162,9 @@ def test_skip_sources_out_of_range_raises():
         MacroArc.parse(SMALL).skip_sources(3)
 
 
-def test_docstring_examples_run():
-    failures, tried = doctest.testmod(sys.modules[arch.__name__])
+@pytest.mark.parametrize("module", ["macro", "micro", "ptb"])
+def test_docstring_examples_run(module):
+    failures, tried = doctest.testmod(sys.modules[f"{arch.__name__}.{module}"])
     assert tried > 0 and failures == 0
 
 

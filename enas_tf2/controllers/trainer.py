@@ -29,7 +29,7 @@ from typing import Any, Callable, Protocol
 import keras
 import tensorflow as tf
 
-from enas_tf2 import distribute
+from enas_tf2 import collectives, distribute
 from enas_tf2.controllers import reinforce
 from enas_tf2.errors import EnasError, FlagError
 
@@ -290,7 +290,7 @@ class ControllerTrainer:
         images, labels = batch
         # Each replica scores a different architecture, on its own minibatch: its batch statistics
         # are its own, as each sample's are on one device.
-        with distribute.replica_local_statistics():
+        with collectives.replica_local_statistics():
             accuracy = tf.cond(
                 index < self.num_aggregate,
                 lambda: tf.cast(self.replica_rewards.score(images, labels, arcs[tf.minimum(index, self.num_aggregate - 1)]),

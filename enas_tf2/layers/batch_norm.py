@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from enas_tf2.distribute import cross_replica_sum, replica_local_statistics_active
+from enas_tf2.collectives import cross_replica_sum, replica_local_statistics_active
 
 #: The original's BN decay and epsilon (ENAS_SPEC.md, conventions).
 BN_MOMENTUM = 0.9
