@@ -37,7 +37,8 @@ from enas_tf2 import arch, cifar10_main, run_record
 from enas_tf2.cifar10_main import count_params
 from enas_tf2.errors import EnasError, FlagError
 from enas_tf2.serving import CIFAR10_CLASS_NAMES, CifarClassifier, PtbScorer
-from enas_tf2.spaces.rnn import PtbNetwork, WeightAverage
+from enas_tf2.spaces.rnn import PtbNetwork
+from enas_tf2.train.weight_average import WeightAverage
 from enas_tf2.train.state import CHECKPOINT_SUBDIR, with_all_weights
 
 METADATA_FILE = "enas_metadata.json"

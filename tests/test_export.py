@@ -21,7 +21,8 @@ import tensorflow as tf
 
 from enas_tf2 import arch, cifar10_main, export, run_record
 from enas_tf2.errors import FlagError
-from enas_tf2.spaces.rnn import PtbNetwork, WeightAverage
+from enas_tf2.spaces.rnn import PtbNetwork
+from enas_tf2.train.weight_average import WeightAverage
 from enas_tf2.train.state import RunState
 
 MEAN = [0.49, 0.48, 0.45]

@@ -10,7 +10,8 @@ import tensorflow as tf
 from enas_tf2 import arch
 from enas_tf2.layers.aux_head import AUX_LOSS_WEIGHT, AuxHead
 from enas_tf2.layers.drop_path import drop_path, drop_path_keep_prob
-from enas_tf2.layers.per_input import NodeArray, PerInputSepConv, per_input_batch_norm
+from enas_tf2.layers.input_choice import NodeArray
+from enas_tf2.layers.per_input import PerInputSepConv, per_input_batch_norm
 from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet, loose_end_mask, micro_pool_layers
 from enas_tf2.train.child import ChildTrainer
 
@@ -295,12 +296,13 @@ def test_search_step_traces_once_and_moves_only_the_chosen_weights(supernet, sea
     moved = {v.path for v in cell.trainable_variables if not np.array_equal(before[v.path], v.numpy())}
     slot_00 = cell.slots[0]
     # The chosen sep3 stack moved, only in row 1 (its input node).
-    for layer in slot_00.sep_conv_3:
+    sep_conv_3, sep_conv_5 = slot_00.choice.branches[:2]
+    for layer in sep_conv_3.convs:
         assert layer.depthwise.path in moved
         delta = np.abs(layer.depthwise.numpy() - before[layer.depthwise.path]).sum(axis=1)
         assert delta[1] > 0 and delta[0] == 0
     # The unchosen sep5 stack of the same slot did not move.
-    for layer in slot_00.sep_conv_5:
+    for layer in sep_conv_5.convs:
         for variable in layer.trainable_variables:
             assert variable.path not in moved
     # The closing 1x1 kernel moved only in the loose-end rows (nodes 3; 0, 1, 2 are used).

@@ -318,8 +318,8 @@ def test_micro_edges_are_coloured_by_op():
     arc = arch.MicroArc.parse(MICRO_FINAL_ARC)
     normal = diagrams.draw_micro_cell(arc.normal)
     reduction = diagrams.draw_micro_cell(arc.reduction)
-    max_pool = diagrams._MICRO_OP_COLORS[arch.MICRO_OP_NAMES.index("max_pool_3x3")]
-    identity = diagrams._MICRO_OP_COLORS[arch.MICRO_OP_NAMES.index("identity")]
+    max_pool = diagrams._MICRO_OP_COLORS["max_pool_3x3"]
+    identity = diagrams._MICRO_OP_COLORS["identity"]
     # ENAS_SPEC.md 2.4: only the reduction cell uses max pooling; both use identity.
     assert not has_color(normal, max_pool) and has_color(reduction, max_pool)
     assert has_color(normal, identity) and has_color(reduction, identity)

@@ -17,10 +17,10 @@ import tensorflow as tf
 
 from enas_tf2 import arch
 from enas_tf2.errors import ArcError
+from enas_tf2.train.weight_average import WeightAverage
 from enas_tf2.layers import dropout as dropout_lib
-from enas_tf2.layers import rnn_cell as rnn_cell_lib
-from enas_tf2.layers.rnn_cell import (
-    ENAS_LM_FUNCTION_IDS,
+from enas_tf2.spaces.rnn import arc_tensor, cells, models, ops
+from enas_tf2.spaces.rnn import (
     PtbBatchNorm,
     PtbFixedCell,
     PtbSearchCell,
@@ -28,13 +28,11 @@ from enas_tf2.layers.rnn_cell import (
     ptb_arc_rows,
     ptb_arc_rows_from_flat,
 )
-from enas_tf2.spaces import rnn as rnn_lib
 from enas_tf2.spaces.rnn import (
     PTB_DROPOUT_PRESETS,
     PTB_VOCAB_SIZE,
     PtbNetwork,
     PtbSupernet,
-    WeightAverage,
     activation_regularizer,
     default_init_range,
     ptb_num_params,
@@ -122,7 +120,7 @@ def np_selected_weights(cell, arc: arch.PtbArc):
         return w_prev, stored
     if cell.ptb_impl == "enas_lm":
         return w_prev, [
-            stored[l - 1][ENAS_LM_FUNCTION_IDS[arc.activations[l]], arc.predecessors[l]]
+            stored[l - 1][arch.ENAS_LM_ACTIVATION_IDS[arc.activations[l]], arc.predecessors[l]]
             for l in range(1, arc.num_nodes)
         ]
     f0 = arc.activations[0]
@@ -344,7 +342,7 @@ def test_enas_lm_supernet_equals_fixed_cell_with_the_same_weights(cell_output):
     search.w_prev.assign(fixed.w_prev)
     for l in range(1, 3):
         stored = search.w_nodes[l - 1].numpy()
-        stored[ENAS_LM_FUNCTION_IDS[arc.activations[l]], arc.predecessors[l]] = fixed.w_nodes[l - 1].numpy()
+        stored[arch.ENAS_LM_ACTIVATION_IDS[arc.activations[l]], arc.predecessors[l]] = fixed.w_nodes[l - 1].numpy()
         search.w_nodes[l - 1].assign(stored)
     x = tf.constant(rng.normal(size=(BATCH, 5, HIDDEN)), tf.float32)
     h0 = tf.constant(rng.normal(size=(BATCH, HIDDEN)), tf.float32)
@@ -489,7 +487,7 @@ def test_enas_lm_supernet_gradient_reaches_only_the_selected_slabs():
     grads = tape.gradient(loss, model.cell.w_nodes)
     for l, grad in enumerate(grads, start=1):
         grad = tf.convert_to_tensor(grad).numpy()
-        f, p = ENAS_LM_FUNCTION_IDS[arc.activations[l]], arc.predecessors[l]
+        f, p = arch.ENAS_LM_ACTIVATION_IDS[arc.activations[l]], arc.predecessors[l]
         assert np.abs(grad[f, p]).sum() > 0
         grad[f, p] = 0.0
         assert not grad.any()
@@ -678,7 +676,7 @@ def test_weight_average_of_a_model_evaluates_with_the_averaged_weights():
 # --- docstring examples -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", [dropout_lib, rnn_cell_lib, rnn_lib], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [dropout_lib, arc_tensor, cells, models, ops], ids=lambda m: m.__name__)
 def test_docstring_examples_run(module):
     failures, tried = doctest.testmod(module)
     assert tried > 0 and failures == 0

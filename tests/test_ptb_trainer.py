@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from enas_tf2 import arch
 from enas_tf2.data import ptb as ptb_data
-from enas_tf2.layers.rnn_cell import ptb_arc_rows_from_flat
+from enas_tf2.spaces.rnn import ptb_arc_rows_from_flat
 from enas_tf2.spaces.rnn import PtbNetwork, PtbSupernet, token_cross_entropy
 from enas_tf2.train.ptb_trainer import REWARD_CONSTANT, PtbTrainConfig, PtbTrainer
 from enas_tf2.train.schedules import StaircaseDecayPerEpoch

@@ -76,7 +76,7 @@ class MacroController(keras.Model):
     def __init__(
         self,
         num_layers: int,
-        num_branches: int = 6,
+        num_branches: int = len(arch.MACRO_OPS),
         lstm_size: int = 64,
         tanh_constant: float | None = None,
         temperature: float | None = None,

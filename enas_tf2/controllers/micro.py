@@ -25,8 +25,8 @@ from enas_tf2.controllers.attention import ControllerAttention
 from enas_tf2.controllers.lstm import ControllerLSTMCell, controller_initializer
 from enas_tf2.errors import EnasError, FlagError
 
-#: Ops per block input; the micro space has exactly these (`arch.MICRO_OP_NAMES`).
-NUM_BRANCHES = len(arch.MICRO_OP_NAMES)
+#: Ops per block input: the micro space's (`arch.MICRO_OPS`).
+NUM_BRANCHES = len(arch.MICRO_OPS)
 
 #: Initial value of the trainable op-softmax bias `b_soft` (spec 6.3): the two
 #: sep-convs start strongly favoured before the tanh squashes the logits.
@@ -89,7 +89,7 @@ class MicroController(keras.Model):
     Args:
         num_cells: `B`, the blocks per cell (the original's `--child_num_cells`;
             "cells" there counts the nodes of one cell).
-        num_branches: ops per block; must be 5 (`arch.MICRO_OP_NAMES`), since the
+        num_branches: ops per block; must be 5 (`arch.MICRO_OPS`), since the
             two biases are defined for exactly these ops.
         lstm_size: hidden size `n` (64 in every script).
         tanh_constant: `C` of the logit post-processing, or None.
@@ -127,7 +127,7 @@ class MicroController(keras.Model):
         if num_branches != NUM_BRANCHES:
             raise FlagError(
                 f"MicroController supports only num_branches={NUM_BRANCHES} (the micro ops "
-                f"{', '.join(arch.MICRO_OP_NAMES)}; the op biases (10, 10, 0, 0, 0) and "
+                f"{', '.join(arch.MICRO_OPS)}; the op biases (10, 10, 0, 0, 0) and "
                 f"(0.25, 0.25, -0.25, -0.25, -0.25) are defined for them). Received: num_branches={num_branches!r}"
             )
         if not op_tanh_reduce or op_tanh_reduce <= 0:

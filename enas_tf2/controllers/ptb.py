@@ -47,9 +47,9 @@ IMPL_DEFAULTS: dict[str, dict[str, float]] = {
     "original": {"lstm_size": 100, "num_functions": 2, "init_range": 0.1},
 }
 
-#: Activation functions a PTB node can apply (`arch.PTB_ACTIVATION_NAMES`); the controller may
+#: Activation functions a PTB node can apply (`arch.PTB_ACTIVATIONS`); the controller may
 #: sample the first `num_functions` ids of its encoding.
-MAX_NUM_FUNCTIONS = len(arch.PTB_ACTIVATION_NAMES)
+MAX_NUM_FUNCTIONS = len(arch.PTB_ACTIVATIONS)
 
 #: The recency prior subtracts `(l - j)^2 / RECENCY_PRIOR_DIVISOR` from the (post-processed)
 #: logit of predecessor `j` at node `l`, so near nodes are preferred at the start of the search.

@@ -9,68 +9,11 @@ the stacks (Q-23) and checkpoints' shapes mean the same thing as the original's.
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import keras
 import tensorflow as tf
 
 from enas_tf2.layers.batch_norm import BN_EPSILON, distributed_replica_context, global_batch_norm
 from enas_tf2.layers.initializers import he_normal
-
-
-class NodeArray:
-    """The nodes of a micro cell, readable by an int32 index tensor.
-
-    A supernet slot reads "node `index`" where `index` comes from the arc
-    tensor. The nodes live in a `tf.TensorArray` and the slot reads
-    `array.read(index)`: one element is fetched, nothing is stacked, and the
-    backward pass writes the slot's gradient into that one element of a
-    gradient array that sums every write. The alternatives each measured worse
-    on a search-size cell (10 reads of `[160, 32, 32, 20]` nodes, forward and
-    backward): `tf.gather` over `tf.stack(nodes)` copies every candidate and
-    took 1.8x the time of the static cell; `tf.switch_case` over the nodes is
-    as fast as static indexing, but its gradient materialises a zero tensor for
-    every unselected candidate of every slot, which doubled the peak memory.
-
-    Python ints index the plain list (static networks and the tests).
-
-    Args:
-        nodes: the first nodes (the cell's two calibrated inputs), one shape.
-    """
-
-    def __init__(self, nodes: Sequence[tf.Tensor]):
-        self.nodes = list(nodes)
-        self._array = tf.TensorArray(
-            self.nodes[0].dtype, size=0, dynamic_size=True, clear_after_read=False,
-            element_shape=self.nodes[0].shape,
-        )
-        for position, node in enumerate(self.nodes):
-            self._write(position, node)
-
-    def __len__(self) -> int:
-        return len(self.nodes)
-
-    def __getitem__(self, position: int) -> tf.Tensor:
-        return self.nodes[position]
-
-    def _write(self, position: int, node: tf.Tensor) -> None:
-        self._array = self._array.write(position, node)
-        # The last node is often never read through the array (no later block); without
-        # this TensorFlow logs a "never used" error for that write.
-        mark_used = getattr(self._array, "mark_used", None)  # only eager arrays are wrapped
-        if mark_used is not None:
-            mark_used()
-
-    def append(self, node: tf.Tensor) -> None:
-        """Adds the next node (a block's output)."""
-        self._write(len(self.nodes), node)
-        self.nodes.append(node)
-
-    def read(self, index: tf.Tensor | int) -> tf.Tensor:
-        """`nodes[index]` for an int32 scalar tensor (or a Python int)."""
-        if isinstance(index, int):
-            return self.nodes[index]
-        return self._array.read(tf.cast(index, tf.int32))
 
 
 def per_input_batch_norm(

@@ -67,17 +67,18 @@ _PALETTE: tuple[Color, ...] = (
     (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
 )
 
-#: Edge colour per micro op id (`arch.MICRO_OP_NAMES` order): convs blue / purple, pools green /
-#: orange, identity grey, so the op kinds of a cell can be told apart at a glance.
-_MICRO_OP_COLORS: tuple[Color, ...] = (
-    (31, 119, 180), (148, 103, 189), (44, 160, 44), (230, 110, 0), (110, 110, 110),
-)
+#: Edge colour per micro op (`arch.MICRO_OPS`): convs blue / purple, pools green / orange,
+#: identity grey, so the op kinds of a cell can be told apart at a glance.
+_MICRO_OP_COLORS: dict[str, Color] = {
+    "sep_conv_3x3": (31, 119, 180), "sep_conv_5x5": (148, 103, 189), "avg_pool_3x3": (44, 160, 44),
+    "max_pool_3x3": (230, 110, 0), "identity": (110, 110, 110),
+}
 _UNKNOWN_OP_COLOR: Color = (214, 39, 40)
 
-#: Box fill per PTB activation id (`arch.PTB_ACTIVATION_NAMES` order).
-_PTB_ACTIVATION_FILLS: tuple[Color, ...] = (
-    (210, 228, 250), (214, 240, 208), (232, 232, 232), (253, 222, 196),
-)
+#: Box fill per PTB activation (`arch.PTB_ACTIVATIONS`).
+_PTB_ACTIVATION_FILLS: dict[str, Color] = {
+    "tanh": (210, 228, 250), "relu": (214, 240, 208), "identity": (232, 232, 232), "sigmoid": (253, 222, 196),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,13 +139,13 @@ def draw_macro(arc: arch.MacroArc, op_names: Sequence[str] | None = None) -> np.
 
     Args:
         arc: the macro arc.
-        op_names: name per op id; None uses `arch.MACRO_OP_NAMES` (the names
+        op_names: name per op id; None uses `arch.MACRO_OPS` (the names
             `MacroArc.describe(op_names=True)` prints).
 
     Returns:
         uint8 `[H, W, 3]`.
     """
-    names = tuple(arch.MACRO_OP_NAMES if op_names is None else op_names)
+    names = tuple(arch.MACRO_OPS.names if op_names is None else op_names)
     rows = ["image", _MACRO_STEM]
     rows += [f"layer {layer}: {_macro_op_name(op, names)}" for layer, op in enumerate(arc.ops)]
     rows.append(_MACRO_HEAD)
@@ -358,8 +359,7 @@ def draw_ptb(arc: arch.PtbArc, output_nodes: Sequence[int] | None = None) -> np.
     for node, name in enumerate(arc.activation_names):
         activation = arc.activations[node]
         fill = (
-            _PTB_ACTIVATION_FILLS[activation]
-            if 0 <= activation < len(_PTB_ACTIVATION_FILLS) else _LAYER_FILL
+            _PTB_ACTIVATION_FILLS.get(arch.PTB_ACTIVATIONS.label(activation), _LAYER_FILL)
         )
         cells.append(_node(depth[node], f"node {node}\n{name}", fill))
     cells[0].port_pitch = cells[0].height / 2
@@ -749,13 +749,13 @@ def _macro_op_name(op: int, names: Sequence[str]) -> str:
 
 
 def _micro_op_label(op: int) -> str:
-    """Returns the label of a micro op id (its `arch.MICRO_OP_NAMES` name)."""
-    return arch.MICRO_OP_NAMES[op] if 0 <= op < len(arch.MICRO_OP_NAMES) else f"op {op}"
+    """Returns the label of a micro op id (its `arch.MICRO_OPS` name)."""
+    return arch.MICRO_OPS.name_of(op) if 0 <= op < len(arch.MICRO_OPS) else f"op {op}"
 
 
 def _micro_op_color(op: int) -> Color:
     """Returns the edge colour of a micro op id."""
-    return _MICRO_OP_COLORS[op] if 0 <= op < len(_MICRO_OP_COLORS) else _UNKNOWN_OP_COLOR
+    return _MICRO_OP_COLORS.get(arch.MICRO_OPS.label(op), _UNKNOWN_OP_COLOR)
 
 
 def _stack_vertically(images: list[np.ndarray]) -> np.ndarray:

@@ -31,9 +31,9 @@ import tensorflow as tf
 
 from enas_tf2 import distribute
 from enas_tf2.errors import FlagError
-from enas_tf2.layers.rnn_cell import ptb_arc_rows_from_flat
+from enas_tf2.train.weight_average import WeightAverage
 from enas_tf2.spaces.rnn import (
-    WeightAverage,
+    ptb_arc_rows_from_flat,
     activation_regularizer,
     slowness_regularizer,
     token_cross_entropy,

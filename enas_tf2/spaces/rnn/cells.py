@@ -40,25 +40,20 @@ serves every window length.
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from enas_tf2 import arch
 from enas_tf2.errors import ArcError
-from enas_tf2.layers.per_input import NodeArray
+from enas_tf2.layers.input_choice import NodeArray
+from enas_tf2.spaces.rnn.arc_tensor import output_weights, ptb_arc_rows  # noqa: F401 (the examples use it)
+from enas_tf2.spaces.rnn.batch_norm import PTB_BN_EPSILON, PTB_BN_MOMENTUM, PtbBatchNorm
+from enas_tf2.spaces.rnn.ops import activation, switch_activation
 
 #: `ptb_impl` values: the authors' corrected LM (google-research `enas_lm`) and `melodyguan/enas`.
 PTB_IMPLS: tuple[str, ...] = ("enas_lm", "original")
 #: `cell_output` values: mean of nodes `1..N-1`, or mean of the loose ends.
 PTB_CELL_OUTPUTS: tuple[str, ...] = ("mean_all", "loose_ends")
-NUM_PTB_ACTIVATIONS = len(arch.PTB_ACTIVATION_NAMES)
-#: Canonical activation id -> enas_lm function id (its `[f, p]` storage index); swaps 2 and 3.
-ENAS_LM_FUNCTION_IDS: tuple[int, ...] = (0, 1, 3, 2)
-#: The original's PTB-specific batch norm (`src/ptb/ptb_ops.py`, ENAS_SPEC.md 8.2 / Q-16).
-PTB_BN_MOMENTUM = 0.999
-PTB_BN_EPSILON = 1.0
-
-_ACTIVATION_FNS = (tf.tanh, tf.nn.relu, tf.identity, tf.sigmoid)
+NUM_PTB_ACTIVATIONS = len(arch.PTB_ACTIVATIONS)
 
 
 def default_cell_output(ptb_impl: str) -> str:
@@ -83,175 +78,8 @@ def _check_cell_output(cell_output: str, num_nodes: int) -> None:
         )
 
 
-def activation(x: tf.Tensor, activation_id: int) -> tf.Tensor:
-    """Applies canonical activation `activation_id` (0 tanh, 1 relu, 2 identity, 3 sigmoid)."""
-    return _ACTIVATION_FNS[activation_id](x)
-
-
-def switch_activation(x: tf.Tensor, activation_id: tf.Tensor) -> tf.Tensor:
-    """Applies the canonical activation chosen by an int32 scalar tensor, via `tf.switch_case`."""
-    return tf.switch_case(
-        tf.cast(activation_id, tf.int32),
-        [(lambda fn=fn: fn(x)) for fn in _ACTIVATION_FNS],
-    )
-
-
-def ptb_arc_rows(arc: arch.PtbArc) -> np.ndarray:
-    """The supernet's arc tensor for `arc`: int32 `[N, 2]` rows `(predecessor, activation)`.
-
-    Row 0 is `(-1, f_0)`; activations use the canonical ids of `arch.PTB_ACTIVATION_NAMES`.
-
-    Raises:
-        ArcError: `arc` is invalid.
-
-    Example:
-        >>> ptb_arc_rows(arch.PtbArc.parse("0 0 0 1 3")).tolist()
-        [[-1, 0], [0, 0], [1, 3]]
-    """
-    arc.validate()
-    return np.stack([np.asarray(arc.predecessors), np.asarray(arc.activations)], axis=1).astype(np.int32)
-
-
-def ptb_arc_rows_from_flat(flat: tf.Tensor, arc_format: str) -> tf.Tensor:
-    """Converts a flat int32 arc (a controller's sample) to `[N, 2]` arc rows, in graph ops.
-
-    Args:
-        flat: int32 `[2N - 1]` ("original": `f_0, p_1, f_1, ...`) or `[2L]` ("enas_lm":
-            `p_1, f_1, ...` with enas_lm function ids, node 0 implicit tanh; `N = L + 1`).
-        arc_format: "original" or "enas_lm" (no "auto": the length is static per model).
-
-    Returns:
-        int32 `[N, 2]`. Values are not validated (a traced step cannot raise); validate arcs
-        from users with `arch.PtbArc.parse` first.
-    """
-    flat = tf.cast(tf.convert_to_tensor(flat), tf.int32)
-    if arc_format == "original":
-        head = tf.stack([tf.constant(arch.PTB_CELL_INPUT, tf.int32), flat[0]])[None]
-        pairs = tf.reshape(flat[1:], [-1, 2])
-    elif arc_format == "enas_lm":
-        head = tf.constant([[arch.PTB_CELL_INPUT, 0]], tf.int32)
-        pairs = tf.reshape(flat, [-1, 2])
-        functions = tf.gather(tf.constant(ENAS_LM_FUNCTION_IDS, tf.int32), pairs[:, 1])
-        pairs = tf.stack([pairs[:, 0], functions], axis=1)
-    else:
-        raise ArcError(f"arc_format must be 'original' or 'enas_lm' here. Received: {arc_format!r}")
-    return tf.concat([head, pairs], axis=0)
-
-
-def output_weights(arc_rows: tf.Tensor, num_nodes: int, cell_output: str) -> tf.Tensor:
-    """float32 `[N]`: each node's weight in the cell output (an average over nodes).
-
-    "mean_all": `1 / (N - 1)` for nodes `1..N-1`, 0 for node 0. "loose_ends": `1 / k` for the
-    `k` nodes no row names as predecessor (node 0 counts in the bookkeeping, as in both
-    references, but node 1 always reads it when `N >= 2`).
-    """
-    if cell_output == "mean_all":
-        return tf.constant([0.0] + [1.0 / (num_nodes - 1)] * (num_nodes - 1), tf.float32)
-    predecessors = arc_rows[1:, 0]
-    used = tf.reduce_max(tf.one_hot(predecessors, num_nodes, dtype=tf.float32), axis=0)
-    loose = 1.0 - used if num_nodes > 1 else tf.ones([1], tf.float32)
-    return loose / tf.reduce_sum(loose)
-
-
 def _uniform_init(init_range: float) -> keras.initializers.Initializer:
     return keras.initializers.RandomUniform(-init_range, init_range)
-
-
-@keras.saving.register_keras_serializable(package="enas_tf2")
-class PtbBatchNorm(keras.layers.Layer):
-    """The original's PTB search batch norm: batch axis only, eps 1.0, decay 0.999 (ENAS_SPEC.md 8.2).
-
-    `src/ptb/ptb_ops.batch_norm`: training normalises with the biased batch variance,
-    `gamma * (x - mean) / sqrt(eps + var) + beta`, and moves the moving statistics towards the
-    batch's at every call (every time step of the window); inference uses the moving
-    statistics. Keras' BatchNormalization differs in epsilon, momentum and the unbiased
-    variance update, hence this layer.
-
-    The moving averages use TF1's `assign_moving_average`, whose default `zero_debias=True`
-    keeps a 0-initialised biased average `b` and an update count `k` and sets
-    `moving = b / (1 - decay^k)`: after the first update the moving mean/variance equal the
-    first batch's, and their initial values (0 and 1) are forgotten. `zero_debias=False` gives
-    the plain `moving -= (1 - decay) * (moving - batch)`.
-
-    Args:
-        momentum: the decay, 0.999.
-        epsilon: added to the variance inside the square root, 1.0.
-        zero_debias: TF1's debiased moving averages (default, as the original ran).
-
-    Call arguments:
-        inputs: `[batch, features]`.
-        training: Python bool: batch statistics and moving-average updates.
-    """
-
-    def __init__(
-        self,
-        momentum: float = PTB_BN_MOMENTUM,
-        epsilon: float = PTB_BN_EPSILON,
-        zero_debias: bool = True,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if not 0.0 <= momentum < 1.0 or epsilon <= 0.0:
-            raise ValueError(
-                f"PtbBatchNorm expects 0 <= momentum < 1 and epsilon > 0. Received: momentum={momentum}, "
-                f"epsilon={epsilon}"
-            )
-        self.momentum = momentum
-        self.epsilon = epsilon
-        self.zero_debias = zero_debias
-
-    def build(self, input_shape):
-        features = int(input_shape[-1])
-        self.gamma = self.add_weight(name="scale", shape=(features,), initializer="ones")
-        self.beta = self.add_weight(name="offset", shape=(features,), initializer="zeros")
-        self.moving_mean = self.add_weight(
-            name="moving_mean", shape=(features,), initializer="zeros", trainable=False
-        )
-        self.moving_variance = self.add_weight(
-            name="moving_variance", shape=(features,), initializer="ones", trainable=False
-        )
-        if self.zero_debias:
-            self.biased_mean = self.add_weight(
-                name="biased_mean", shape=(features,), initializer="zeros", trainable=False
-            )
-            self.biased_variance = self.add_weight(
-                name="biased_variance", shape=(features,), initializer="zeros", trainable=False
-            )
-            self.num_updates = self.add_weight(name="num_updates", shape=(), initializer="zeros", trainable=False)
-        self.built = True
-
-    def _update_moving(self, mean: tf.Tensor, variance: tf.Tensor) -> None:
-        decay = 1.0 - self.momentum
-        if not self.zero_debias:
-            self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
-            self.moving_variance.assign_sub((self.moving_variance - variance) * decay)
-            return
-        count = self.num_updates.assign_add(1.0)
-        debias = 1.0 - tf.pow(tf.constant(self.momentum, tf.float32), count)
-        biased_mean = self.biased_mean.assign_sub((self.biased_mean - mean) * decay)
-        biased_variance = self.biased_variance.assign_sub((self.biased_variance - variance) * decay)
-        self.moving_mean.assign(biased_mean / debias)
-        self.moving_variance.assign(biased_variance / debias)
-
-    def normalize(self, inputs: tf.Tensor, training: bool) -> tf.Tensor:
-        """The layer's computation, callable inside a `tf.while_loop` body without `__call__`."""
-        if training:
-            mean, variance = tf.nn.moments(inputs, axes=[0])
-            self._update_moving(mean, variance)
-        else:
-            mean, variance = self.moving_mean, self.moving_variance
-        return (inputs - mean) * tf.math.rsqrt(variance + self.epsilon) * self.gamma + self.beta
-
-    def call(self, inputs, training=None):
-        return self.normalize(inputs, bool(training))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(momentum=self.momentum, epsilon=self.epsilon, zero_debias=self.zero_debias)
-        return config
 
 
 class _PtbCell(keras.layers.Layer):
@@ -475,7 +303,7 @@ class PtbSearchCell(_PtbCell):
         arc = tf.cast(arc, tf.int32)
         hidden = self.hidden_size
         if self.ptb_impl == "enas_lm":
-            lm_ids = tf.constant(ENAS_LM_FUNCTION_IDS, tf.int32)
+            lm_ids = tf.constant(arch.ENAS_LM_ACTIVATION_IDS, tf.int32)
             # Gathers on the variable (not slices of its value), so the gradient is IndexedSlices of
             # one function's rows and SGD touches only those, instead of a dense zero-filled tensor
             # of every slab (which cost ~15 % of a search step at H = 200).

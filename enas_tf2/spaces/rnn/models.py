@@ -1,7 +1,7 @@
 """The Penn Treebank recurrent-cell space: language models for search (supernet) and final training.
 
 A PTB child is a one-layer recurrent language model (ENAS_PTB_SPEC.md 1.4, ENAS_SPEC.md 8.1):
-embedding `E [V, H]` -> the ENAS cell over the window (`layers.rnn_cell`) -> logits
+embedding `E [V, H]` -> the ENAS cell over the window (`cells`) -> logits
 `h_t . E^T` (weight tying, no bias, no separate softmax matrix). Two implementations sit behind
 `ptb_impl` (ENAS_PTB_SPEC.md 5.1):
 
@@ -15,7 +15,7 @@ embedding `E [V, H]` -> the ENAS cell over the window (`layers.rnn_cell`) -> log
   output "loose_ends".
 
 `PtbSupernet` takes the architecture as an int32 `[N, 2]` tensor of arc rows
-(`rnn_cell.ptb_arc_rows`), so one traced step serves every architecture and (with a `None` time
+(`arc_tensor.ptb_arc_rows`), so one traced step serves every architecture and (with a `None` time
 dimension in its signature) every window length. `PtbNetwork` is built for one `arch.PtbArc` and
 holds only its weights.
 
@@ -30,9 +30,6 @@ module, and `WeightAverage` is enas_lm's evaluation-time weight average (ENAS_PT
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Sequence
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -40,15 +37,9 @@ import tensorflow as tf
 from enas_tf2 import arch
 from enas_tf2.errors import ArcError
 from enas_tf2.layers import dropout as dropout_lib
-from enas_tf2.layers.rnn_cell import (
-    PTB_BN_EPSILON,
-    PTB_BN_MOMENTUM,
-    NUM_PTB_ACTIVATIONS,
-    PtbFixedCell,
-    PtbSearchCell,
-    check_ptb_impl,
-    ptb_arc_rows,
-)
+from enas_tf2.spaces.rnn.arc_tensor import ptb_arc_rows
+from enas_tf2.spaces.rnn.batch_norm import PTB_BN_EPSILON, PTB_BN_MOMENTUM
+from enas_tf2.spaces.rnn.cells import NUM_PTB_ACTIVATIONS, PtbFixedCell, PtbSearchCell, check_ptb_impl
 
 #: PTB vocabulary size, hard-wired in both references.
 PTB_VOCAB_SIZE = 10000
@@ -458,148 +449,3 @@ class PtbNetwork(_PtbLanguageModel):
         config = self._config()
         config.update(fixed_arc=str(self.fixed_arc))
         return config
-
-
-# ---------------------------------------------------------------------------------------------
-# Losses and regularisers (a trainer adds them with the implementation's coefficients).
-# ---------------------------------------------------------------------------------------------
-
-
-def token_cross_entropy(logits: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-    """float32 `[B, T]`: `-log softmax(logits)[target]` per token."""
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(targets, tf.int32), logits=logits)
-
-
-def ptb_train_loss(logits: tf.Tensor, targets: tf.Tensor, ptb_impl: str) -> tf.Tensor:
-    """The cross-entropy each implementation trains on (ENAS_PTB_SPEC.md 3.2, loss normalisation).
-
-    enas_lm: mean over the `B * T` tokens. Original: sum over `T`, mean over `B` (about `T`
-    times larger). Perplexity is always `exp` of the per-token mean.
-    """
-    check_ptb_impl(ptb_impl)
-    losses = token_cross_entropy(logits, targets)
-    if ptb_impl == "enas_lm":
-        return tf.reduce_mean(losses)
-    return tf.reduce_sum(losses) / tf.cast(tf.shape(losses)[0], tf.float32)
-
-
-def activation_regularizer(outputs: dict[str, tf.Tensor], ptb_impl: str) -> tf.Tensor:
-    """Activation L2 ("AR"), before its coefficient.
-
-    enas_lm: `mean(all_s^2)` on the undropped outputs (alpha: 0 search, 0.7 fixed). Original:
-    `sum(top_s^2) / B` on the dropped outputs (`--child_rnn_l2_reg`, off in the scripts).
-    """
-    check_ptb_impl(ptb_impl)
-    if ptb_impl == "enas_lm":
-        return tf.reduce_mean(tf.square(outputs["all_s"]))
-    top_s = outputs["top_s"]
-    return tf.reduce_sum(tf.square(top_s)) / tf.cast(tf.shape(top_s)[0], tf.float32)
-
-
-def slowness_regularizer(outputs: dict[str, tf.Tensor], ptb_impl: str) -> tf.Tensor:
-    """Temporal slowness ("TAR"), before its coefficient.
-
-    enas_lm: `mean((all_s[:, t+1] - all_s[:, t])^2)` over `B (T-1) H` on the undropped outputs
-    (beta: 1 in search, none in fixed). A one-step window gives 0 here (the reference's mean of
-    nothing would be NaN). Original: `sum((top_s[:, t+1] - top_s[:, t])^2) / B` on the dropped
-    outputs (`--child_rnn_slowness_reg`, 1e-3 in the final script).
-    """
-    check_ptb_impl(ptb_impl)
-    values = outputs["all_s"] if ptb_impl == "enas_lm" else outputs["top_s"]
-    diff = tf.square(values[:, 1:] - values[:, :-1])
-    if ptb_impl == "enas_lm":
-        return tf.math.divide_no_nan(tf.reduce_sum(diff), tf.cast(tf.size(diff), tf.float32))
-    return tf.reduce_sum(diff) / tf.cast(tf.shape(values)[0], tf.float32)
-
-
-# ---------------------------------------------------------------------------------------------
-# Weight averaging for evaluation (enas_lm, ENAS_PTB_SPEC.md 2.4).
-# ---------------------------------------------------------------------------------------------
-
-
-class WeightAverage(tf.Module):
-    """A uniform (Polyak) average of the weights since averaging started, swappable for evaluation.
-
-    enas_lm's "ASGD" is plain SGD plus bookkeeping: after the trigger, after every step
-    `k = 1, 2, ...`, `avg <- avg + (w - avg) / k` for every trainable variable (`avg` and `k`
-    start at 0 — the reference's counter starts at a random Glorot value, a quirk the spec says
-    to fix). Evaluation backs the weights up, copies the averages in, evaluates and restores.
-    The trainer decides when to `start()` (GPU: the non-monotone trigger; TPU: step 2000, with
-    `update()` before that step's SGD update). A `tf.Module`, so a `tf.train.Checkpoint` saves
-    the averages, the counter and the `started` flag.
-
-    Args:
-        variables: the variables to average (the model's `trainable_variables`).
-
-    Example:
-        >>> w = tf.Variable([1.0])
-        >>> average = WeightAverage([w])
-        >>> for value in (1.0, 2.0, 6.0):
-        ...     _ = w.assign([value]); average.update()
-        >>> with average.averaged():
-        ...     float(w.numpy()[0])
-        3.0
-        >>> float(w.numpy()[0])
-        6.0
-    """
-
-    def __init__(self, variables: Sequence[tf.Variable], name: str = "weight_average"):
-        super().__init__(name=name)
-        self._variables = list(variables)
-        if not self._variables:
-            raise ValueError("WeightAverage needs at least one variable. Received: variables=[]")
-        with self.name_scope:
-            self.averages = [
-                tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False, name=f"average_{i}")
-                for i, v in enumerate(self._variables)
-            ]
-            self.backups = [
-                tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False, name=f"backup_{i}")
-                for i, v in enumerate(self._variables)
-            ]
-            self.count = tf.Variable(0.0, trainable=False, name="count")
-            self.started = tf.Variable(False, trainable=False, name="started")
-        self._swapped = False
-
-    def start(self) -> None:
-        """Marks averaging as started (the trainer then calls `update` after every step)."""
-        self.started.assign(True)
-
-    def update(self) -> None:
-        """`k += 1; avg += (w - avg) / k` for every variable (callable inside a `tf.function`)."""
-        count = self.count.assign_add(1.0)
-        for variable, average in zip(self._variables, self.averages):
-            average.assign_add((tf.convert_to_tensor(variable) - average) / count)
-
-    def swap_in(self) -> None:
-        """Backs the weights up and replaces them by their averages."""
-        if self._swapped:
-            raise RuntimeError("WeightAverage.swap_in called twice without swap_out; the backup would be lost.")
-        for variable, average, backup in zip(self._variables, self.averages, self.backups):
-            backup.assign(variable)
-            variable.assign(average)
-        self._swapped = True
-
-    def swap_out(self) -> None:
-        """Restores the weights saved by `swap_in`."""
-        if not self._swapped:
-            raise RuntimeError("WeightAverage.swap_out called without swap_in.")
-        for variable, backup in zip(self._variables, self.backups):
-            variable.assign(backup)
-        self._swapped = False
-
-    @contextlib.contextmanager
-    def averaged(self) -> Iterator[None]:
-        """Evaluates inside the block with the averaged weights; restores them afterwards."""
-        self.swap_in()
-        try:
-            yield
-        finally:
-            self.swap_out()
-
-    def reset(self) -> None:
-        """Clears the averages, the counter and the `started` flag."""
-        for average in self.averages:
-            average.assign(tf.zeros_like(average))
-        self.count.assign(0.0)
-        self.started.assign(False)
