@@ -7,8 +7,9 @@ started, as its evaluation uses them), wraps it in the serving module of its
 space (`enas_tf2/serving.py`) and writes a SavedModel that needs neither this
 project nor its flags:
 
-* CIFAR-10: `serving_default(images uint8 [N,32,32,3]) -> probabilities, class_ids`,
-  `classify_float` (float images on the same 0..255 scale), `metadata`;
+* images: `serving_default(images uint8 [N,H,W,C]) -> probabilities, class_ids` at the size
+  the network was trained on (32x32x3 for CIFAR-10), `classify_float` (float images on the same
+  0..255 scale), `metadata` (with the class names);
 * PTB: `serving_default` = `score(token_ids int64 [N,T], state [N,H]) -> log_probs, state`,
   `initial_state(batch_size)`, `tokenize(words)`, `metadata`; the vocabulary is an asset.
 
@@ -33,12 +34,15 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 import enas_tf2
-from enas_tf2 import arch, cifar10_main, run_record
-from enas_tf2.cifar10_main import count_params
+from enas_tf2 import arch, run_record
+from enas_tf2.configs.image import ImageChildConfig
+from enas_tf2.data.cifar10 import CIFAR10_CLASS_NAMES
 from enas_tf2.errors import EnasError, FlagError
-from enas_tf2.serving import CIFAR10_CLASS_NAMES, CifarClassifier, PtbScorer
+from enas_tf2.serving import ImageClassifier, PtbScorer
 from enas_tf2.spaces.rnn import PtbNetwork
 from enas_tf2.train.weight_average import WeightAverage
+from enas_tf2.tasks.base import count_params
+from enas_tf2.tasks.image_classification import build_child_network
 from enas_tf2.train.state import CHECKPOINT_SUBDIR, with_all_weights
 
 METADATA_FILE = "enas_metadata.json"
@@ -65,7 +69,7 @@ def build_fixed_child(record: run_record.RunRecord) -> keras.Model:
         model = PtbNetwork.from_config(dict(record.model))
         model.build()
         return model
-    return cifar10_main.build_child(cifar10_main.child_config_from_record(record.model))
+    return build_child_network(ImageChildConfig.from_record(record.model))
 
 
 def served_variables(model: keras.Model) -> list:
@@ -167,12 +171,17 @@ def _metadata(
             },
         )
     else:
+        height, width, channels = _image_shape(record)
+        class_names = _class_names(record)
+        shape = f"[N,{height},{width},{channels}]"
         metadata.update(
             normalization={"mean": record.data["mean"], "std": record.data["std"], "scale": "[0, 1]"},
-            class_names=list(CIFAR10_CLASS_NAMES),
+            class_names=list(class_names),
+            image_shape=[height, width, channels],
             signatures={
-                "serving_default": "images uint8 [N,32,32,3] -> probabilities float32 [N,10], class_ids int64 [N]",
-                "classify_float": "images float32 [N,32,32,3] on the 0..255 scale -> the same",
+                "serving_default": f"images uint8 {shape} -> probabilities float32 [N,{len(class_names)}], "
+                "class_ids int64 [N]",
+                "classify_float": f"images float32 {shape} on the 0..255 scale -> the same",
                 "metadata": "-> metadata_json string",
             },
         )
@@ -184,7 +193,18 @@ def serving_module(record: run_record.RunRecord, model: keras.Model, output_dir:
     if record.space == "ptb":
         words = run_record.read_vocabulary(output_dir)
         return PtbScorer(model, os.path.join(output_dir, run_record.VOCAB_FILE), words, metadata_json)
-    return CifarClassifier(model, record.data["mean"], record.data["std"], metadata_json)
+    return ImageClassifier(model, record.data["mean"], record.data["std"], _image_shape(record), _class_names(record),
+                           metadata_json)
+
+
+def _image_shape(record: run_record.RunRecord) -> tuple[int, int, int]:
+    """The image shape the network was trained on (records before it was recorded: CIFAR-10's)."""
+    return tuple(int(d) for d in record.data.get("image_shape", (32, 32, 3)))
+
+
+def _class_names(record: run_record.RunRecord) -> tuple[str, ...]:
+    """The class of each output (records before they were recorded: CIFAR-10's)."""
+    return tuple(record.data.get("class_names", CIFAR10_CLASS_NAMES))
 
 
 def is_export(path: str) -> bool:

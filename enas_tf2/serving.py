@@ -1,8 +1,8 @@
-"""The `tf.Module`s that a SavedModel export serves: a CIFAR-10 classifier and a PTB scorer.
+"""The `tf.Module`s that a SavedModel export serves: an image classifier and a language-model scorer.
 
 Each wraps a trained fixed network and puts everything a client would otherwise
-have to copy from this project into the graph: the CIFAR-10 normalisation with
-the training split's statistics, the PTB vocabulary (as an asset, with a
+have to copy from this project into the graph: the image normalisation with
+the training split's statistics and the class names, the PTB vocabulary (as an asset, with a
 word -> id lookup) and the carried recurrent state. The exported functions run
 the network in inference mode (no dropout, batch norm on its moving averages),
 so a served model gives exactly what `model(x, training=False)` gives here.
@@ -16,9 +16,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-#: The CIFAR-10 classes in label order.
-CIFAR10_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-IMAGE_SHAPE = (32, 32, 3)
 UNKNOWN_WORD = "<unk>"
 
 
@@ -32,35 +29,40 @@ def _metadata_function(metadata_json: str) -> tf.types.experimental.GenericFunct
     return metadata
 
 
-class CifarClassifier(tf.Module):
-    """Raw CIFAR-10 images in, class probabilities and ids out.
+class ImageClassifier(tf.Module):
+    """Raw images in, class probabilities and ids out.
 
-    Images are `uint8 [N, 32, 32, 3]` (or float on the same 0..255 scale); the
-    module applies `(x / 255 - mean) / std` with the statistics the network was
-    trained with, as the training pipeline does.
+    Images are `uint8 [N, H, W, C]` at the size the network was trained on (or float on the
+    same 0..255 scale); the module applies `(x / 255 - mean) / std` with the statistics the
+    network was trained with, as the training pipeline does.
 
     Args:
         model: the trained fixed network (`MacroNetwork` or `MicroNetwork`).
-        mean: per-channel mean on the [0, 1] scale, `[3]`.
-        std: per-channel std on the [0, 1] scale, `[3]`.
+        mean: per-channel mean on the [0, 1] scale, `[C]`.
+        std: per-channel std on the [0, 1] scale, `[C]`.
+        image_shape: `(H, W, C)` of the served images.
+        class_names: the class of each output, served as `class_names`.
         metadata_json: served by the `metadata` signature.
     """
 
-    def __init__(self, model: keras.Model, mean: Sequence[float], std: Sequence[float], metadata_json: str):
-        super().__init__(name="cifar10_classifier")
+    def __init__(self, model: keras.Model, mean: Sequence[float], std: Sequence[float],
+                 image_shape: Sequence[int], class_names: Sequence[str], metadata_json: str):
+        super().__init__(name="image_classifier")
         self.model = model
         # Keras tracks some layers in containers SavedModel does not walk; listing the weights (as
         # `keras.export.ExportArchive` does) makes every one a tracked dependency of the export.
         self.model_variables = list(model.variables)
-        self._mean = np.asarray(mean, np.float32).reshape(1, 1, 1, 3)
-        self._std = np.asarray(std, np.float32).reshape(1, 1, 1, 3)
-        self.class_names = tf.constant(CIFAR10_CLASS_NAMES)
+        image_shape = tuple(int(d) for d in image_shape)
+        channels = image_shape[-1]
+        self._mean = np.asarray(mean, np.float32).reshape(1, 1, 1, channels)
+        self._std = np.asarray(std, np.float32).reshape(1, 1, 1, channels)
+        self.class_names = tf.constant(list(class_names))
         self.metadata = _metadata_function(metadata_json)
         self.classify_uint8 = tf.function(
-            self._classify, input_signature=[tf.TensorSpec((None,) + IMAGE_SHAPE, tf.uint8, name="images")]
+            self._classify, input_signature=[tf.TensorSpec((None,) + image_shape, tf.uint8, name="images")]
         )
         self.classify_float = tf.function(
-            self._classify, input_signature=[tf.TensorSpec((None,) + IMAGE_SHAPE, tf.float32, name="images")]
+            self._classify, input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name="images")]
         )
 
     def normalize(self, images: tf.Tensor) -> tf.Tensor:
@@ -101,7 +103,7 @@ class PtbScorer(tf.Module):
     def __init__(self, model: keras.Model, vocab_path: str, words: Sequence[str], metadata_json: str):
         super().__init__(name="ptb_scorer")
         self.model = model
-        self.model_variables = list(model.variables)  # see CifarClassifier
+        self.model_variables = list(model.variables)  # see ImageClassifier
         self.hidden_size = int(model.hidden_size)
         self.vocab_size = int(model.vocab_size)
         if len(words) != self.vocab_size:

@@ -12,32 +12,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="${PWD}${PYTHONPATH:+:${PYTHONPATH}}"
 
-python -m enas_tf2.ptb_main \
-  --ptb_impl="enas_lm" \
-  --search_for="enas" \
-  --reset_output_dir \
-  --data_path="data/ptb/ptb.pkl" \
-  --output_dir="outputs" \
-  --batch_size=64 \
-  --child_bptt_steps=35 \
-  --num_epochs=3000 \
-  --log_every=200 \
-  --child_fixed_arc="0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1" \
-  --child_lstm_hidden_size=800 \
-  --child_init_range=0.05 \
-  --child_lr=20.0 \
-  --child_grad_bound=0.25 \
-  --child_l2_reg=8e-7 \
-  --child_rnn_l2_reg=0.7 \
-  --child_rnn_slowness_reg=0.0 \
-  --child_drop_e=0.125 \
-  --child_drop_i=0.175 \
-  --child_drop_x=0.725 \
-  --child_drop_l=0.225 \
-  --child_drop_o=0.75 \
-  --child_drop_w=0.0 \
-  --child_average_weights \
-  --child_average_nonmono=10 \
-  --nocontroller_training \
-  --eval_every_epochs=1 \
-  "$@"
+# The script's values are the preset ptb_final (enas_tf2/configs/presets.py); flags given here override them.
+exec python -m enas_tf2.ptb_main --preset=ptb_final "$@"

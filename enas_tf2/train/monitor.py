@@ -84,10 +84,13 @@ class Monitor:
         """Draws a picture, writes it to `path` as PNG and to TensorBoard as the image `tag`.
 
         Pictures are a view of results already saved (the arc files), so a drawing failure is
-        logged as a warning and never stops a run. Returns `path`, or None if drawing failed.
+        logged as a warning and never stops a run. Returns `path`, or None if drawing failed or
+        `draw` returned None (a task without pictures).
         """
         try:
             image = draw()
+            if image is None:
+                return None
             write_png(image, path)
             with open(path, "rb") as f:
                 png = f.read()

@@ -1,6 +1,7 @@
-"""The PTB language model's compiled steps: train on a window, evaluate, score an architecture.
+"""The language-model child's compiled steps: train on a window, evaluate, score an architecture.
 
-`PtbTrainer` is the PTB counterpart of `train.child.ChildTrainer`. What differs from CIFAR:
+`LanguageModelTrainer` is the language-model counterpart of `tasks.image_trainer.ImageChildTrainer`.
+What differs from image classification:
 
 * **Carried state.** A non-trainable `[B, H]` variable holds `h` between consecutive training
   windows (truncated BPTT: written after each step with the gradient stopped) and is zeroed
@@ -24,7 +25,7 @@ compiled step, so each step trains a fresh architecture that never leaves the de
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterator
+from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -47,7 +48,7 @@ REWARD_CONSTANT = 80.0
 
 
 @dataclasses.dataclass(frozen=True)
-class PtbTrainConfig:
+class LanguageModelTrainConfig:
     """How one PTB child update is computed (see `ptb_config` for each reference's values).
 
     Attributes:
@@ -81,7 +82,7 @@ class PtbTrainConfig:
     average_weights: bool = False
 
 
-class PtbTrainer:
+class LanguageModelTrainer:
     """Compiled train / evaluation / reward steps of a PTB child.
 
     Args:
@@ -107,7 +108,7 @@ class PtbTrainer:
     def __init__(
         self,
         model: keras.Model,
-        config: PtbTrainConfig,
+        config: LanguageModelTrainConfig,
         sample_arc: Callable[[], tf.Tensor] | None = None,
         arc_format: str | None = None,
         seed: int | None = None,
@@ -115,7 +116,7 @@ class PtbTrainer:
         strategy: tf.distribute.Strategy | None = None,
     ):
         if not model.built:
-            raise ValueError("PtbTrainer needs a built model: call model.build() first.")
+            raise ValueError("LanguageModelTrainer needs a built model: call model.build() first.")
         if sample_arc is not None and arc_format not in ("enas_lm", "original"):
             raise ValueError(f"A search trainer needs arc_format 'enas_lm' or 'original'. Received: {arc_format!r}")
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -163,7 +164,7 @@ class PtbTrainer:
             )
             self.sample_arc_fn = tf.function(sample_arc)
             self.score_arc = tf.function(
-                self.score_window, input_signature=[tokens, tokens, tf.TensorSpec([None], tf.int32)],
+                self.score_batch, input_signature=[tokens, tokens, tf.TensorSpec([None], tf.int32)],
                 jit_compile=jit_compile,
             )
 
@@ -326,7 +327,7 @@ class PtbTrainer:
         token_ce = token_cross_entropy(logits, y)
         return tf.reduce_sum(token_ce), tf.cast(tf.size(token_ce), tf.float32), new_state
 
-    def score_window(self, x: tf.Tensor, y: tf.Tensor, arc: tf.Tensor) -> tf.Tensor:
+    def score_batch(self, x: tf.Tensor, y: tf.Tensor, arc: tf.Tensor) -> tf.Tensor:
         """`80 / ppl` of `arc` on one window from a zero state (the controller's reward).
 
         Plain Python, for tracing into the controller's (distributed) update; `score_arc` is its
@@ -335,15 +336,6 @@ class PtbTrainer:
         state = self.model.initial_state(tf.shape(x)[0])
         total, count, _ = self._eval_window(x, y, state, arc)
         return REWARD_CONSTANT / tf.exp(total / count)
-
-    def reward_from(self, iterator: Iterator) -> Callable[[tf.Tensor], tf.Tensor]:
-        """`arc -> 80 / ppl` on the iterator's next window: the reward traced into the controller step."""
-
-        def reward(arc: tf.Tensor) -> tf.Tensor:
-            x, y = next(iterator)
-            return self.score_window(x, y, arc)
-
-        return reward
 
     # -- evaluation passes ---------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
-"""Resolves the PTB flags into one run's hyperparameters (configs separate from models).
+"""Language-model flags (`python -m enas_tf2.ptb_main`) -> one `LanguageModelConfig`.
 
 Each reference trains with different values, most of them hard-coded in its source rather
 than passed as flags (ENAS_PTB_SPEC.md 1.2, 1.3, 2.1; ENAS_SPEC.md 1.4). A flag left at None
 takes the value of the reference this run reproduces:
 
-* `enas_lm`, search (`search.py`/`child.py`/`controller.py`) or fixed (`fixed.py`);
+* `enas_lm`, search (`search.py`/`child.py`/`controller.py`, the `ptb_search` preset) or fixed
+  (`fixed.py`, the `ptb_final` preset);
 * `original`, the defaults of `src/ptb/main.py` (its scripts pass the rest).
 
 `resolve` works on a plain `{flag name: value}` dict, so it is tested without absl.
@@ -16,22 +17,29 @@ import dataclasses
 from typing import Any, Mapping
 
 from enas_tf2 import arch
+from enas_tf2.configs.presets import PRESETS, PTB_DROPOUT_PRESETS
+from enas_tf2.configs.run import ControllerConfig, RunConfig
 from enas_tf2.errors import ArcError, FlagError
-from enas_tf2.spaces.rnn import PTB_DROPOUT_PRESETS, default_init_range
 
-#: enas_lm search.py/child.py/controller.py values (ENAS_PTB_SPEC.md 1.1-1.3).
-ENAS_LM_SEARCH_DEFAULTS: dict[str, Any] = dict(
-    batch_size=128, num_epochs=600, log_every=200, child_bptt_steps=35, child_lstm_hidden_size=200,
-    child_rhn_depth=10, child_lr=20.0, child_grad_bound=0.1, child_l2_reg=8e-7, child_rnn_l2_reg=0.0,
-    child_rnn_slowness_reg=1.0, child_init_range=0.04, child_average_weights=False,
-    controller_lr=5e-5, controller_bl_dec=0.999, controller_tanh_constant=2.25, controller_temperature=5.0,
-    controller_entropy_weight=1e-5, controller_num_aggregate=10, controller_train_steps=25,
-    controller_train_every=1,
+#: The hyperparameters a reference fixes (and the `None` flags take).
+_REFERENCE_FLAGS = (
+    "batch_size", "num_epochs", "log_every", "child_bptt_steps", "child_lstm_hidden_size", "child_rhn_depth",
+    "child_lr", "child_grad_bound", "child_l2_reg", "child_rnn_l2_reg", "child_rnn_slowness_reg",
+    "child_init_range", "controller_lr", "controller_bl_dec", "controller_tanh_constant", "controller_temperature",
+    "controller_entropy_weight", "controller_num_aggregate", "controller_train_steps", "controller_train_every",
 )
-#: enas_lm fixed.py values (ENAS_PTB_SPEC.md 2.1).
+
+
+def _reference(preset: str, **extra: Any) -> dict[str, Any]:
+    values = PRESETS[preset].flags
+    return {**{name: values[name] for name in _REFERENCE_FLAGS if name in values}, **extra}
+
+
+#: enas_lm search.py/child.py/controller.py values (ENAS_PTB_SPEC.md 1.1-1.3): the `ptb_search` preset.
+ENAS_LM_SEARCH_DEFAULTS: dict[str, Any] = _reference("ptb_search", child_average_weights=False)
+#: enas_lm fixed.py values (ENAS_PTB_SPEC.md 2.1): the `ptb_final` preset (its controller values unused).
 ENAS_LM_FIXED_DEFAULTS: dict[str, Any] = dict(
-    ENAS_LM_SEARCH_DEFAULTS, batch_size=64, num_epochs=3000, child_lstm_hidden_size=800, child_grad_bound=0.25,
-    child_rnn_l2_reg=0.7, child_rnn_slowness_reg=0.0, child_init_range=0.05, child_average_weights=True,
+    ENAS_LM_SEARCH_DEFAULTS, **_reference("ptb_final", child_average_weights=True, child_rhn_depth=10)
 )
 #: The original src/ptb/main.py flag defaults (ENAS_SPEC.md 1.4); its scripts pass the rest.
 ORIGINAL_DEFAULTS: dict[str, Any] = dict(
@@ -42,6 +50,47 @@ ORIGINAL_DEFAULTS: dict[str, Any] = dict(
     controller_tanh_constant=None, controller_temperature=None, controller_entropy_weight=None,
     controller_num_aggregate=1, controller_train_steps=50, controller_train_every=2,
 )
+#: Checkpoints kept: enas_lm search keeps 5, its fixed training 2 (ENAS_PTB_SPEC.md 1.12, 2.3).
+MAX_CHECKPOINTS = {True: 5, False: 2}
+#: Flags accepted for compatibility only; setting one logs a warning.
+INERT_FLAGS = (
+    "child_base_number",
+    "child_temperature",
+    "child_avg_pool_size",
+    "child_optim_algo",
+    "child_sync_replicas",
+    "child_num_aggregate",
+    "child_num_replicas",
+    "controller_lr_dec_rate",
+    "controller_keep_prob",
+    "controller_skip_target",
+    "controller_skip_rate",
+    "controller_num_replicas",
+    "controller_sync_replicas",
+    "controller_selection_threshold",
+    "child_lstm_e_skip",
+)
+
+
+def default_init_range(ptb_impl: str, hidden_size: int, search: bool) -> float:
+    """The weight init range `r` of `U(-r, r)` each reference uses.
+
+    enas_lm: 0.04 in search, 0.05 in fixed training (`--child_init_range`; the TPU preset uses
+    0.04). Original: 0.1 for `H <= 300`, 0.05 for `H <= 400`, else 0.04 (ENAS_SPEC.md 8.1).
+    """
+    if ptb_impl == "enas_lm":
+        return 0.04 if search else 0.05
+    if hidden_size <= 300:
+        return 0.1
+    return 0.05 if hidden_size <= 400 else 0.04
+
+
+def inert_flag_warnings(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> list[str]:
+    """Messages for the flags set to something that changes nothing (as in the original)."""
+    return [f"--{name}={values[name]} has no effect (as in the original)." for name in INERT_FLAGS
+            if name in values and values[name] != defaults.get(name)]
+
+
 #: Original keep-probability flag -> the drop rate it sets.
 KEEP_FLAGS = {"e": "drop_e", "x": "drop_x", "h": "drop_l", "o": "drop_o"}
 #: The original tests the test set whenever validation beats this running best (ENAS_SPEC.md 8.5).
@@ -49,12 +98,13 @@ ORIGINAL_TEST_THRESHOLD = 67.0
 
 
 @dataclasses.dataclass(frozen=True)
-class PtbRunConfig:
-    """Every resolved hyperparameter of one PTB run.
+class LanguageModelConfig:
+    """Every resolved hyperparameter of one language-model run (a PTB search or final run).
 
     `fixed_arc` is the parsed final cell (None in search); `arc_format` is the encoding the
     run writes arcs in (the controller's in search, the given string's in final runs);
-    `num_nodes` counts node 0; `dropout` maps `drop_e..drop_w` to rates.
+    `num_nodes` counts node 0; `dropout` maps `drop_e..drop_w` to rates. `run` holds the
+    folders, length and logging, `controller` the controller's settings (None in a final run).
     """
 
     ptb_impl: str
@@ -63,9 +113,8 @@ class PtbRunConfig:
     arc_format: str
     num_nodes: int
     cell_output: str
+    data_path: str
     batch_size: int
-    num_epochs: int
-    log_every: int
     bptt: int
     random_bptt: bool
     hidden_size: int
@@ -86,17 +135,11 @@ class PtbRunConfig:
     reset_state_prob: float
     average_weights: bool
     average_nonmono: int
-    controller_lr: float
-    controller_bl_dec: float
-    controller_tanh_constant: float | None
-    controller_temperature: float | None
-    controller_entropy_weight: float | None
-    controller_num_aggregate: int
-    controller_train_steps: int
-    controller_train_every: int
-    controller_l2_reg: float
     valid_carry_state: bool
     test_threshold: float | None
+    test_bptt: int
+    controller: ControllerConfig | None
+    run: RunConfig
 
 
 def _defaults(ptb_impl: str, search: bool) -> dict[str, Any]:
@@ -151,7 +194,7 @@ def parse_fixed_arc(text: str, arc_format: str, ptb_impl: str, num_nodes: int | 
     return parsed, arc_format
 
 
-def resolve(values: Mapping[str, Any]) -> PtbRunConfig:
+def resolve(values: Mapping[str, Any]) -> LanguageModelConfig:
     """The run's hyperparameters from flag values (None = the reference's value).
 
     Raises:
@@ -250,10 +293,27 @@ def resolve(values: Mapping[str, Any]) -> PtbRunConfig:
     aggregate = int(get("controller_num_aggregate"))
     if aggregate < 1:
         raise FlagError(f"--controller_num_aggregate must be positive. Received: {aggregate}")
-    return PtbRunConfig(
+    controller = None
+    if search:
+        controller = ControllerConfig(
+            learning_rate=float(get("controller_lr")), bl_dec=float(get("controller_bl_dec")),
+            entropy_weight=get("controller_entropy_weight"), num_aggregate=aggregate,
+            train_steps=int(get("controller_train_steps")), train_every=int(get("controller_train_every")),
+            l2_reg=float(values.get("controller_l2_reg") or 0.0), tanh_constant=get("controller_tanh_constant"),
+            temperature=get("controller_temperature"), tf_adam=ptb_impl == "enas_lm",
+        )
+    run = RunConfig(
+        output_dir=values.get("output_dir", "") or "", reset_output_dir=bool(values.get("reset_output_dir", False)),
+        distribution=distribution, cpu_replicas=values.get("cpu_replicas", 0) or 0, seed=values.get("seed"),
+        num_epochs=int(get("num_epochs")), max_steps=values.get("max_steps"), log_every=int(get("log_every")),
+        eval_every_epochs=values.get("eval_every_epochs", 1), derive_samples=values.get("derive_samples", 100),
+        export_dir=values.get("export_dir") or None, jit_compile=bool(values.get("jit_compile", False)),
+        max_checkpoints=MAX_CHECKPOINTS[search], flags=values,
+    )
+    return LanguageModelConfig(
         ptb_impl=ptb_impl, search=search, fixed_arc=fixed_arc, arc_format=arc_format, num_nodes=int(num_nodes),
-        cell_output=cell_output, batch_size=int(get("batch_size")), num_epochs=int(get("num_epochs")),
-        log_every=int(get("log_every")), bptt=int(get("child_bptt_steps")), random_bptt=ptb_impl == "enas_lm",
+        cell_output=cell_output, data_path=values.get("data_path", "") or "", batch_size=int(get("batch_size")),
+        bptt=int(get("child_bptt_steps")), random_bptt=ptb_impl == "enas_lm",
         hidden_size=hidden, init_range=float(init_range), dropout=_dropout(values, ptb_impl, search),
         lr=float(get("child_lr")), lr_dec_rate=get("child_lr_dec_rate"), lr_dec_start=int(get("child_lr_dec_start") or 0),
         lr_dec_every=int(get("child_lr_dec_every") or 1), lr_dec_min=get("child_lr_dec_min"),
@@ -262,13 +322,8 @@ def resolve(values: Mapping[str, Any]) -> PtbRunConfig:
         activation_reg=float(get("child_rnn_l2_reg") or 0.0), slowness_reg=float(get("child_rnn_slowness_reg") or 0.0),
         reset_state_prob=reset_prob, average_weights=bool(average),
         average_nonmono=int(values.get("child_average_nonmono") or 10),
-        controller_lr=float(get("controller_lr")), controller_bl_dec=float(get("controller_bl_dec")),
-        controller_tanh_constant=get("controller_tanh_constant"), controller_temperature=get("controller_temperature"),
-        controller_entropy_weight=get("controller_entropy_weight"), controller_num_aggregate=aggregate,
-        controller_train_steps=int(get("controller_train_steps")),
-        controller_train_every=int(get("controller_train_every")),
-        controller_l2_reg=float(values.get("controller_l2_reg") or 0.0),
         # enas_lm search zeroes the state before every validation window (1.12); the rest carry it.
         valid_carry_state=not (search and ptb_impl == "enas_lm"),
         test_threshold=ORIGINAL_TEST_THRESHOLD if ptb_impl == "original" else None,
+        test_bptt=int(values.get("test_bptt", 35)), controller=controller, run=run,
     )

@@ -1,4 +1,4 @@
-"""Every flag of the PTB program (`python -m enas_tf2.ptb_main`).
+"""The language-model program's flags (`python -m enas_tf2.ptb_main`): PTB or any corpus.
 
 Names and meanings are the original `src/ptb/main.py`'s (ENAS_SPEC.md 1.4). The corrected
 model's own flags (google-research `enas_lm`, ENAS_PTB_SPEC.md 1.1 / 2.1) are accepted too:
@@ -7,60 +7,36 @@ where enas_lm merely renamed a hyperparameter, its name is an absl alias of the 
 *rates*, `--child_drop_i`, `--child_drop_w`, `--controller_num_layers`), it is a flag of its own.
 
 Most hyperparameters differ between the two implementations and between search and final
-training, so their flags default to None: `ptb_config.resolve` then fills in the value of the
-reference the run reproduces (enas_lm search / fixed, or the original `main.py` default). The
-`scripts/ptb_*.sh` pass every value explicitly anyway.
+training, so their flags default to None: `configs.language_model.resolve` then fills in the
+value of the reference the run reproduces (enas_lm search / fixed, or the original `main.py`
+default). The `scripts/ptb_*.sh` pass their preset (`configs.presets`) anyway.
 
 Flags that had no effect in the original are accepted so original command lines run; setting
-one logs a warning (`PTB_INERT_FLAGS`).
+one logs a warning (`configs.language_model.INERT_FLAGS`).
 """
 
 from __future__ import annotations
 
 from absl import flags
 
-#: Accepted for compatibility only; setting one logs a warning.
-PTB_INERT_FLAGS = (
-    "child_base_number",
-    "child_temperature",
-    "child_avg_pool_size",
-    "child_optim_algo",
-    "child_sync_replicas",
-    "child_num_aggregate",
-    "child_num_replicas",
-    "controller_lr_dec_rate",
-    "controller_keep_prob",
-    "controller_skip_target",
-    "controller_skip_rate",
-    "controller_num_replicas",
-    "controller_sync_replicas",
-    "controller_selection_threshold",
-    "child_lstm_e_skip",
-)
+from enas_tf2.flags import common
+
+#: The module whose flags the program records.
+MODULE = __name__
 
 
-def define_ptb_flags() -> None:
-    """Defines the PTB flags on `absl.flags.FLAGS` (idempotent)."""
+def define_language_model_flags() -> None:
+    """Defines the language-model flags on `absl.flags.FLAGS` (idempotent)."""
     if "child_rhn_depth" in flags.FLAGS:
         return
     f = flags
+    common.define_run_flags(
+        "ptb_main",
+        "ptb.pkl (data/ptb/process.py), a folder with ptb.{train,valid,test}.txt (or train.txt/valid.txt/test.txt, "
+        "or train/valid/test), or three text files TRAIN,VALID,TEST (any corpus: one sentence per line).",
+    )
 
     # Run, data, implementation.
-    f.DEFINE_boolean("reset_output_dir", False, "Delete output_dir first; otherwise a rerun resumes from it.")
-    f.DEFINE_string("data_path", "", "ptb.pkl (data/ptb/process.py), or a folder with ptb.{train,valid,test}.txt "
-                    "(or train.txt/valid.txt/test.txt, or train/valid/test).")
-    f.DEFINE_string("output_dir", "", "Checkpoints, TensorBoard events, the stdout log and final_arc.txt.")
-    f.DEFINE_enum("distribution", "none", ["none", "mirrored", "multi_worker"],
-                  "tf.distribute strategy: none (one device), mirrored (the GPUs of this machine), multi_worker "
-                  "(the hosts in TF_CONFIG; every host runs the same command). The training window's rows are "
-                  "split among the replicas. See BUILD.md.")
-    f.DEFINE_integer("cpu_replicas", 0, "Without GPUs: split the CPU into this many logical devices, one replica "
-                     "each (for trying --distribution on a CPU machine; 0: off).")
-    f.DEFINE_string(
-        "export_dir", None,
-        "Final runs: export the trained network as a SavedModel here when training ends "
-        "(python -m enas_tf2.export does it later for any finished final run).",
-    )
     f.DEFINE_string("search_for", "enas", "Must be 'enas' (the original's only implemented value).")
     f.DEFINE_enum("ptb_impl", "enas_lm", ["enas_lm", "original"],
                   "enas_lm: the authors' corrected language model (default); original: melodyguan/enas src/ptb, "
@@ -74,11 +50,6 @@ def define_ptb_flags() -> None:
     f.DEFINE_boolean("ptb_fix_weight_penalty", False,
                      "enas_lm search: penalise sum(w^2) of the selected weights instead of the reference's quirk "
                      "1/2 sum(w^4) without node 1 (ENAS_PTB_SPEC.md 1.6).")
-    f.DEFINE_integer("seed", None, "Random seed for weights, masks, window lengths and the controller (None: random).")
-    f.DEFINE_boolean("summary_only", False, "Build the model(s), print parameter counts and exit.")
-    f.DEFINE_boolean("jit_compile", False, "XLA-compile the compiled steps.")
-    f.DEFINE_integer("derive_samples", 100, "Search: architectures sampled at the end; the best on one validation "
-                     "window goes to final_arc.txt (0: skip).")
     f.DEFINE_integer("test_bptt", 35, "Window length of the batch-1 test pass. The original steps 1 token at a time; "
                      "with the state carried the per-token losses are identical for any length, only faster.")
 
@@ -87,10 +58,7 @@ def define_ptb_flags() -> None:
                      "original 25.")
     f.DEFINE_integer("num_epochs", None, "Nominal epochs; steps = this x ((N_train // B) - 1) // bptt. Default: "
                      "enas_lm 600 search, 3000 fixed; original 300.")
-    f.DEFINE_integer("max_steps", None, "Stop at this global step if it comes before --num_epochs (a short try; "
-                     "validation, checkpoint and derivation or test still run at the stop).")
     f.DEFINE_integer("log_every", None, "Log line every this many steps (enas_lm 200, original 50).")
-    f.DEFINE_integer("eval_every_epochs", 1, "End-of-epoch block (controller, validation, checkpoint) every this many.")
     f.DEFINE_string("child_fixed_arc", None, "Final run: the cell to train, in either encoding (see --ptb_arc_format).")
     f.DEFINE_integer("child_num_layers", 1, "Stacked cell layers; only 1 is supported (every script uses 1).")
     f.DEFINE_integer("child_bptt_steps", None, "BPTT length T (enas_lm: the mean of its random lengths). Default: "

@@ -1,74 +1,54 @@
-"""Every command-line flag, with the original `src/cifar10/main.py` names and defaults.
+"""The image-classification program's flags: the original `src/cifar10/main.py` names and defaults.
 
-Flags are defined here and read only by the `*_main.py` programs, which turn
-them into plain constructor arguments: no model, controller or loop reads
-`FLAGS` (configs separate from models, as in the TF Model Garden).
+Defined here and read only by `cifar10_main`, which resolves them into one config
+(`configs.image.resolve`): no model, controller or loop reads `FLAGS` (configs separate from
+models, as in the TF Model Garden). Beyond the original's: the data sources (`--data_source`,
+`--tfds_name`, `--image_size`) and the flags every program has (`flags.common`).
 
 Flags that had no effect in the original (ENAS_SPEC.md 1.3, "used: no" or "TF1
 only") are accepted so that the original scripts and command lines run
-unchanged; their help text says "no effect", and the mains warn when one is set
-to a non-default value. Flags the original scripts pass but never defined
-(`--child_num_cell_layers`, Q-21) are accepted and ignored the same way.
+unchanged; their help text says "no effect", and the program warns when one is set
+to a non-default value (`configs.image.INERT_FLAGS`). Flags the original scripts pass but never
+defined (`--child_num_cell_layers`, Q-21) are accepted and ignored the same way.
 """
 
 from __future__ import annotations
 
 from absl import flags
 
-#: Flags accepted for compatibility only. Setting one logs a warning.
-CIFAR10_INERT_FLAGS = (
-    "child_filter_size",
-    "child_block_size",
-    "child_num_aggregate",
-    "child_num_replicas",
-    "child_sync_replicas",
-    "child_skip_pattern",
-    "child_num_cell_layers",
-    "controller_lr_dec_rate",
-    "controller_keep_prob",
-    "controller_num_replicas",
-    "controller_forwards_limit",
-    "controller_use_critic",
-    "controller_sync_replicas",
-)
+from enas_tf2.flags import common
 
+#: The module whose flags the program records.
+MODULE = __name__
 
-def define_cifar10_flags() -> None:
-    """Defines the CIFAR-10 flags on `absl.flags.FLAGS` (idempotent)."""
+def define_image_flags() -> None:
+    """Defines the image-classification flags on `absl.flags.FLAGS` (idempotent)."""
     if "child_num_layers" in flags.FLAGS:
         return
+    common.define_run_flags(
+        "cifar10_main",
+        "CIFAR-10: the folder with the python batches (data_batch_1..5, test_batch), directly or in "
+        "cifar-10-batches-py/. --data_source=tfds: an optional tfds data_dir. --data_source=folder: DIR with "
+        "DIR/train/<class>/*.png|jpg and DIR/test/<class>/...",
+    )
 
-    # Data / run.
-    flags.DEFINE_boolean("reset_output_dir", False, "Delete output_dir first; otherwise a rerun resumes from it.")
-    flags.DEFINE_string("data_path", "", "Folder with the CIFAR-10 python batches (data_batch_1..5, test_batch), "
-                        "directly or in cifar-10-batches-py/. With --data_source=tfds: an optional tfds data_dir.")
-    flags.DEFINE_enum("data_source", "pickle", ["pickle", "tfds"],
-                      "pickle: the original's python batches from --data_path; tfds: tensorflow-datasets 'cifar10' "
-                      "(downloads once, needs internet).")
-    flags.DEFINE_string("output_dir", "", "Checkpoints, TensorBoard events, the stdout log and final_arc.txt.")
-    flags.DEFINE_enum(
-        "distribution", "none", ["none", "mirrored", "multi_worker"],
-        "tf.distribute strategy: none (one device), mirrored (the GPUs of this machine), multi_worker (the hosts "
-        "in TF_CONFIG; every host runs the same command). See BUILD.md.",
-    )
-    flags.DEFINE_integer(
-        "cpu_replicas", 0,
-        "Without GPUs: split the CPU into this many logical devices, one replica each (for trying "
-        "--distribution on a CPU machine; 0: off).",
-    )
-    flags.DEFINE_string(
-        "export_dir", None,
-        "Final runs: export the trained network as a SavedModel here when training ends "
-        "(python -m enas_tf2.export does it later for any finished final run).",
-    )
+    # Data.
+    flags.DEFINE_enum("data_source", "pickle", ["pickle", "tfds", "folder"],
+                      "pickle: the original's CIFAR-10 python batches from --data_path; tfds: a tensorflow-datasets "
+                      "image-classification dataset (--tfds_name; downloads once, needs internet); folder: "
+                      "--data_path/train/<class>/ and --data_path/test/<class>/ image files.")
+    flags.DEFINE_string("tfds_name", "cifar10", "The tensorflow-datasets dataset of --data_source=tfds (an image "
+                        "classification one: an 'image' and a 'label' feature).")
+    flags.DEFINE_integer("image_size", None, "Resize every image to this square size (a multiple of 4); None: keep "
+                         "the data's size (which must then be one size).")
     flags.DEFINE_enum("data_format", "NHWC", ["NHWC", "NCHW"],
                       "Accepted for compatibility; enas_tf2 always runs NHWC (the layout has no behavioural effect, Q-22).")
     flags.DEFINE_string("search_for", None, "'macro' (also 'branch'), 'connection' (ops fixed to 0) or 'micro'.")
     flags.DEFINE_integer("batch_size", 32, "Child training batch size; also the controller's reward minibatch size.")
     flags.DEFINE_integer("num_epochs", 300, "Number of child epochs.")
-    flags.DEFINE_integer("num_valid_images", 5000,
-                         "Search runs hold out the last this-many training images for validation (the original: 5000).")
-    flags.DEFINE_integer("seed", None, "Random seed for weights, data order and the controller (None: random).")
+    flags.DEFINE_integer("num_valid_images", None,
+                         "Search runs hold out the last this-many training images for validation (None: 5000 for "
+                         "CIFAR-10, as the original; 10% of the training images for other data).")
 
     # Child.
     flags.DEFINE_integer("child_num_layers", 5, "Macro: number of layers L; micro: cells = this + 2.")
@@ -134,12 +114,5 @@ def define_cifar10_flags() -> None:
     flags.DEFINE_boolean("controller_training", True, "Train a controller (search); must be off with --child_fixed_arc.")
     flags.DEFINE_boolean("controller_use_critic", False, "No effect (swallowed in the original).")
 
-    # Logging / schedule / derivation.
+    # Logging.
     flags.DEFINE_integer("log_every", 50, "Log a child line every this many steps (controller: inner steps).")
-    flags.DEFINE_integer("eval_every_epochs", 1, "Run the end-of-epoch block every this many epochs.")
-    flags.DEFINE_integer("derive_samples", 100,
-                         "At the end of a search: sample this many architectures, score each on one validation "
-                         "minibatch and write the best to <output_dir>/final_arc.txt (0: skip).")
-    flags.DEFINE_boolean("summary_only", False,
-                         "Build the model(s) for the given flags, print a summary and trainable_params=<N>, exit.")
-    flags.DEFINE_boolean("jit_compile", False, "XLA-compile the steps (slower on CPU; try it on GPU).")

@@ -1,6 +1,6 @@
-"""The child network's compiled steps: train, evaluate, score one architecture.
+"""An image classifier child's compiled steps: train, evaluate, score one architecture.
 
-`ChildTrainer` owns what one child update needs (model, Nesterov SGD, L2) and
+`ImageChildTrainer` owns what one child update needs (model, Nesterov SGD, L2) and
 compiles each step once. In search mode it is given `sample_arc`, a function
 that returns an int32 architecture tensor (the controller's sampler); it is
 called *inside* the compiled step, so every step and every evaluation batch
@@ -42,7 +42,7 @@ def add_l2_gradients(grads: list, variables: list[tf.Variable], l2_reg: float) -
     return [g + (2.0 * l2_reg) * v for g, v in zip(grads, variables)]
 
 
-class ChildTrainer:
+class ImageChildTrainer:
     """Compiled train/eval steps of a CIFAR child network.
 
     Loss = mean softmax CE + `l2_reg * sum(w^2)` over **all** trainable child
@@ -102,7 +102,7 @@ class ChildTrainer:
         # Set when a step sees a non-finite loss; the loop checks it before saving.
         self.nonfinite = tf.Variable(False, trainable=False, name="nonfinite_loss_seen")
         if not model.built:
-            raise ValueError("ChildTrainer needs a built model: call model.build(input_shape) first.")
+            raise ValueError("ImageChildTrainer needs a built model: call model.build(input_shape) first.")
         if variables is None:
             variables = getattr(model, "optimized_variables", model.trainable_variables)
         self.variables = list(variables)
@@ -202,14 +202,6 @@ class ChildTrainer:
         """Number of correct predictions on one batch, inference mode (fresh arc in search)."""
         logits = self.model(images, arc=self._arc(arc), training=False)
         return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.int32))
-
-    def score_next(self, iterator, arc: tf.Tensor) -> tf.Tensor:
-        """The reward of `arc`: its accuracy on the iterator's next batch.
-
-        Plain Python, meant to be traced into the controller's update step.
-        """
-        images, labels = next(iterator)
-        return self.score_batch(images, labels, arc)
 
     def score_batch(self, images: tf.Tensor, labels: tf.Tensor, arc: tf.Tensor) -> tf.Tensor:
         """Accuracy of a given architecture on one batch, inference mode (the reward).

@@ -1,0 +1,75 @@
+"""Flags both programs have: the run's folders, devices, seed, length, derivation, export and preset.
+
+Defined here once and read only by the programs (`cifar10_main`, `ptb_main`), which turn every
+flag value into a config (`enas_tf2.configs`); no model, trainer or loop reads `FLAGS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from absl import flags
+
+from enas_tf2.configs import presets
+
+#: The modules whose flags a program records in `run.json` (besides its own).
+MODULE = __name__
+
+
+def define_run_flags(program: str, data_path_help: str) -> None:
+    """Defines the run flags for `program` ("cifar10_main" or "ptb_main")."""
+    names = ", ".join(presets.presets_of(program))
+    flags.DEFINE_string("preset", None, f"Start from an original script's values ({names}); flags given on the "
+                        "command line override them (scripts/*.sh pass their preset).")
+    flags.DEFINE_boolean("reset_output_dir", False, "Delete output_dir first; otherwise a rerun resumes from it.")
+    flags.DEFINE_string("data_path", "", data_path_help)
+    flags.DEFINE_string("output_dir", "", "Checkpoints, TensorBoard events, the stdout log and final_arc.txt.")
+    flags.DEFINE_enum(
+        "distribution", "none", ["none", "mirrored", "multi_worker"],
+        "tf.distribute strategy: none (one device), mirrored (the GPUs of this machine), multi_worker (the hosts "
+        "in TF_CONFIG; every host runs the same command). See BUILD.md.",
+    )
+    flags.DEFINE_integer("cpu_replicas", 0, "Without GPUs: split the CPU into this many logical devices, one "
+                         "replica each (for trying --distribution on a CPU machine; 0: off).")
+    flags.DEFINE_string("export_dir", None, "Final runs: export the trained network as a SavedModel here when "
+                        "training ends (python -m enas_tf2.export does it later for any finished final run).")
+    flags.DEFINE_integer("seed", None, "Random seed for weights, data order, masks and the controller (None: random).")
+    flags.DEFINE_boolean("summary_only", False, "Build the model(s) for the given flags, print a summary and the "
+                         "parameter counts, exit.")
+    flags.DEFINE_boolean("jit_compile", False, "XLA-compile the child's steps (slower on CPU; try it on GPU).")
+    flags.DEFINE_integer("derive_samples", 100, "At the end of a search: sample this many architectures, score each "
+                         "on one validation batch and write the best to <output_dir>/final_arc.txt (0: skip).")
+    flags.DEFINE_integer("eval_every_epochs", 1, "Run the end-of-epoch block (controller phase, evaluation, "
+                         "checkpoint) every this many epochs, and after the last.")
+    flags.DEFINE_integer("max_steps", None, "Stop at this global step if it comes before --num_epochs (a short try; "
+                         "evaluation, checkpoint and derivation or the final evaluation still run at the stop).")
+
+
+def flag_values(*modules: str) -> dict[str, Any]:
+    """Every flag defined by `modules` (and this one), by name, as the command line and defaults set it."""
+    values = {}
+    for module in (MODULE, *modules):
+        for flag in flags.FLAGS.get_flags_for_module(module):
+            values[flag.name] = flag.value
+    return values
+
+
+def flag_defaults(*modules: str) -> dict[str, Any]:
+    """The defaults of the same flags."""
+    return {flag.name: flag.default for module in (MODULE, *modules) for flag in flags.FLAGS.get_flags_for_module(module)}
+
+
+def explicit_flags(*modules: str) -> set[str]:
+    """The flags given on the command line (an alias counts for the flag it stands for)."""
+    return {flag.name for module in (MODULE, *modules) for flag in flags.FLAGS.get_flags_for_module(module)
+            if flag.present}
+
+
+def resolved_flag_values(program: str, *modules: str) -> dict[str, Any]:
+    """The flag values after `--preset`: its values for every flag the command line left unset.
+
+    Raises:
+        FlagError: an unknown preset, or one of another program.
+    """
+    values = flag_values(*modules)
+    return presets.with_preset(values, explicit_flags(*modules), values.get("preset"), program)
