@@ -30,7 +30,7 @@ from enas_tf2.controllers.micro import MicroController  # noqa: E402
 from enas_tf2.controllers.trainer import ControllerTrainer, ReplicaRewards  # noqa: E402
 from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet  # noqa: E402
 from enas_tf2.spaces.micro import MicroSupernet  # noqa: E402
-from enas_tf2.train.child import ChildTrainer  # noqa: E402
+from enas_tf2.tasks.image_trainer import ImageChildTrainer  # noqa: E402
 from enas_tf2.train.optimizers import MomentumSGD  # noqa: E402
 
 STEPS = 2
@@ -73,7 +73,7 @@ def run(kind: str, strategy: tf.distribute.Strategy, initial: dict | None) -> di
         sampler = None
         if controller is not None:
             sampler = ControllerTrainer(controller, reward_fn=lambda arc: 0.0, seed=7).sample_arc_tensor
-        trainer = ChildTrainer(child, optimizer, l2_reg=2.5e-4, sample_arc=sampler, strategy=strategy)
+        trainer = ImageChildTrainer(child, optimizer, l2_reg=2.5e-4, sample_arc=sampler, strategy=strategy)
     rng = np.random.default_rng(0)
     images = rng.normal(size=(STEPS * BATCH, 32, 32, 3)).astype(np.float32)
     labels = rng.integers(0, 10, size=STEPS * BATCH).astype(np.int32)
@@ -140,11 +140,13 @@ def run_controller(kind: str, strategy: tf.distribute.Strategy, initial: dict) -
 
 def build_ptb(kind: str):
     from enas_tf2.controllers.ptb import PtbController  # pylint: disable=import-outside-toplevel
+    from enas_tf2.configs.language_model import default_init_range  # pylint: disable=import-outside-toplevel
     from enas_tf2.spaces.rnn import PtbNetwork, PtbSupernet  # pylint: disable=import-outside-toplevel
 
     ptb_impl, search = PTB_KINDS[kind]
     # No dropout: masks come from TensorFlow's stateful generator, whose draws differ between graphs.
-    no_dropout = dict(drop_e=0.0, drop_i=0.0, drop_x=0.0, drop_l=0.0, drop_o=0.0, drop_w=0.0)
+    no_dropout = dict(drop_e=0.0, drop_i=0.0, drop_x=0.0, drop_l=0.0, drop_o=0.0, drop_w=0.0,
+                      init_range=default_init_range(ptb_impl, PTB_HIDDEN, search))
     if search:
         child = PtbSupernet(PTB_VOCAB, PTB_HIDDEN, 4, ptb_impl=ptb_impl, **no_dropout, name="child")
         controller = PtbController(num_nodes=4, ptb_impl=ptb_impl, name="controller")
@@ -157,7 +159,7 @@ def build_ptb(kind: str):
 
 def run_ptb(kind: str, strategy: tf.distribute.Strategy, initial: dict) -> dict:
     """Three windows of the PTB child under `strategy`: losses, weights, arcs and the carried state."""
-    from enas_tf2.train.ptb_trainer import PtbTrainConfig, PtbTrainer  # pylint: disable=import-outside-toplevel
+    from enas_tf2.tasks.lm_trainer import LanguageModelTrainConfig, LanguageModelTrainer  # pylint: disable=import-outside-toplevel
 
     ptb_impl, search = PTB_KINDS[kind]
     with strategy.scope():
@@ -169,11 +171,11 @@ def run_ptb(kind: str, strategy: tf.distribute.Strategy, initial: dict) -> dict:
             for variable, value in zip(controller.variables, initial["controller"]):
                 variable.assign(value)
             sampler = ControllerTrainer(controller, reward_fn=lambda arc: 0.0, seed=7).sample_arc_tensor
-        config = PtbTrainConfig(
+        config = LanguageModelTrainConfig(
             ptb_impl=ptb_impl, batch_size=PTB_BATCH, bptt=5, learning_rate=20.0, scale_lr_by_length=ptb_impl == "enas_lm",
             grad_bound=0.25, weight_decay=1e-3, activation_reg=0.5, slowness_reg=0.5,
         )
-        trainer = PtbTrainer(child, config, sample_arc=sampler, arc_format="enas_lm" if search else None, seed=3,
+        trainer = LanguageModelTrainer(child, config, sample_arc=sampler, arc_format="enas_lm" if search else None, seed=3,
                              strategy=strategy)
     rng = np.random.default_rng(2)
     losses, arcs = [], []

@@ -9,7 +9,6 @@ resumed by rerunning the same command; and the errors users meet.
 from __future__ import annotations
 
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -20,8 +19,8 @@ import tensorflow as tf
 
 from enas_tf2 import arch
 from fake_cifar import write_fake_cifar
+from runs import REPO, event_tags, run_main
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY_SEARCH = [
     "--search_for=macro",
     "--child_num_layers=3",
@@ -48,25 +47,6 @@ TINY_SEARCH = [
     "--derive_samples=4",
     "--seed=3",
 ]
-
-
-def run_main(args: list[str], timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run(
-        [sys.executable, "-m", "enas_tf2.cifar10_main", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\nSTDOUT:\n{result.stdout}\nSTDERR:\n{result.stderr[-6000:]}")
-    return result
-
-
-def event_tags(output_dir: pathlib.Path) -> set[str]:
-    tags = set()
-    for path in output_dir.glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            tags.update(value.tag for value in event.summary.value)
-    return tags
 
 
 @pytest.fixture(scope="module")

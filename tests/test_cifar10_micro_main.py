@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 
 from enas_tf2 import arch
 from fake_cifar import write_fake_cifar
-from test_cifar10_main import event_tags, run_main
+from runs import event_tags, run_main, run_script
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY_MICRO_SEARCH = [
     "--search_for=micro",
     "--child_num_layers=1",
@@ -49,15 +44,6 @@ def data_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py"
     write_fake_cifar(folder, images_per_file=24)  # 120 train (80 + 40 valid), 24 test
     return folder.parent
-
-
-def run_script(name: str, args: list[str], timeout: float = 400) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PATH=f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}")
-    result = subprocess.run(["bash", str(REPO / "scripts" / name), *args], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\nSTDOUT:\n{result.stdout}\nSTDERR:\n{result.stderr[-6000:]}")
-    return result
 
 
 @pytest.mark.slow

@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas_tf2 import arch, cifar10_main, export, run_record
+from enas_tf2 import arch, export, run_record
+from enas_tf2.configs.image import ImageChildConfig
+from enas_tf2.tasks.image_classification import build_child_network
 from enas_tf2.errors import FlagError
 from enas_tf2.spaces.rnn import PtbNetwork
 from enas_tf2.train.weight_average import WeightAverage
@@ -101,9 +103,9 @@ def randomize_batch_norm(model: tf.keras.Model, seed: int = 0) -> None:
             variable.assign(rng.uniform(0.5, 1.5, variable.shape).astype(np.float32))
 
 
-def write_cifar_run(output_dir: pathlib.Path, config: cifar10_main.ChildConfig, finished: bool = True):
+def write_cifar_run(output_dir: pathlib.Path, config: ImageChildConfig, finished: bool = True):
     """A final run folder with a checkpoint of `config`'s network; returns the network."""
-    model = cifar10_main.build_child(config)
+    model = build_child_network(config)
     randomize_batch_norm(model)
     output_dir.mkdir(parents=True, exist_ok=True)
     state = RunState(str(output_dir), child=model)
@@ -113,7 +115,7 @@ def write_cifar_run(output_dir: pathlib.Path, config: cifar10_main.ChildConfig, 
         str(output_dir),
         run_record.RunRecord(
             space=config.space, mode="final", arc=str(config.fixed_arc),
-            model=cifar10_main.child_config_record(config), data={"mean": MEAN, "std": STD}, flags={"seed": 1},
+            model=config.to_record(), data={"mean": MEAN, "std": STD}, flags={"seed": 1},
         ),
     )
     if finished:
@@ -130,15 +132,15 @@ MACRO_ARC = "0 1 0 4 1 1"
 MICRO_ARC = "0 1 1 3 2 0 1 4 " + "1 0 0 2 0 2 1 1"
 
 
-def macro_config() -> cifar10_main.ChildConfig:
-    return cifar10_main.ChildConfig(
+def macro_config() -> ImageChildConfig:
+    return ImageChildConfig(
         space="macro", num_layers=3, out_filters=4, num_branches=6, keep_prob=0.9,
         fixed_arc=arch.MacroArc.parse(MACRO_ARC, num_layers=3),
     )
 
 
-def micro_config() -> cifar10_main.ChildConfig:
-    return cifar10_main.ChildConfig(
+def micro_config() -> ImageChildConfig:
+    return ImageChildConfig(
         space="micro", num_layers=2, out_filters=4, num_branches=5, keep_prob=0.9,
         fixed_arc=arch.MicroArc.parse(MICRO_ARC, num_blocks=2), num_blocks=2, use_aux_heads=True,
         drop_path_keep_prob=0.6, total_steps=10,
@@ -259,7 +261,7 @@ def test_final_run_without_checkpoint_or_unfinished(tmp_path):
     out.mkdir()
     config = macro_config()
     run_record.write_run_record(
-        str(out), run_record.RunRecord("macro", "final", MACRO_ARC, cifar10_main.child_config_record(config),
+        str(out), run_record.RunRecord("macro", "final", MACRO_ARC, config.to_record(),
                                        {"mean": MEAN, "std": STD}, {}),
     )
     with pytest.raises(export.ExportError, match="no checkpoint yet"):

@@ -9,39 +9,18 @@ errors users meet.
 from __future__ import annotations
 
 import json
-import os
-import pathlib
 import shlex
-import subprocess
 
 import pytest
-import tensorflow as tf
 
 from enas_tf2 import arch
 from fake_ptb import write_fake_ptb
+from runs import event_tags, run_script
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 VOCAB = 40
 TINY = ["--batch_size=8", "--child_hidden_size=16", "--log_every=10", "--seed=1"]
 TINY_SEARCH = TINY + ["--num_epochs=2", "--child_rhn_depth=4", "--controller_train_steps=2",
                       "--controller_num_aggregate=2", "--derive_samples=5"]
-
-
-def run_script(script: str, args: list[str], timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([str(REPO / "scripts" / script), *args], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\nSTDOUT:\n{result.stdout}\nSTDERR:\n{result.stderr[-6000:]}")
-    return result
-
-
-def event_tags(output_dir: pathlib.Path) -> set[str]:
-    tags = set()
-    for path in output_dir.glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            tags.update(value.tag for value in event.summary.value)
-    return tags
 
 
 @pytest.fixture(scope="module")

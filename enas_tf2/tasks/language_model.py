@@ -229,7 +229,7 @@ class LanguageModelTask(Task):
         averaging = average is not None and bool(average.started.numpy())
         line = (f"epoch={step // self.nominal_batches:<4d} step={step:<7d} ppl={train_ppl:<9.2f} "
                 f"lr={values['lr']:<7.4f} |w|={values['weight_penalty']:<9.4g} |g|={values['grad_norm']:<8.4f} "
-                f"len={values['length']:<3d} avg={averaging:d}")
+                f"len={int(values['length']):<3d} avg={averaging:d}")
         scalars = {"train_ppl": train_ppl, "loss": values["loss"], "lr": values["lr"],
                    "grad_norm": values["grad_norm"], "weight_penalty": values["weight_penalty"],
                    "window_length": values["length"]}

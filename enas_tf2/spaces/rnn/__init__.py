@@ -25,11 +25,9 @@ from enas_tf2.spaces.rnn.losses import (
     token_cross_entropy,
 )
 from enas_tf2.spaces.rnn.models import (
-    PTB_DROPOUT_PRESETS,
     PTB_VOCAB_SIZE,
     PtbNetwork,
     PtbSupernet,
-    default_init_range,
     ptb_num_params,
 )
 
@@ -38,7 +36,6 @@ __all__ = [
     "PTB_BN_EPSILON",
     "PTB_BN_MOMENTUM",
     "PTB_CELL_OUTPUTS",
-    "PTB_DROPOUT_PRESETS",
     "PTB_IMPLS",
     "PTB_VOCAB_SIZE",
     "PtbBatchNorm",
@@ -49,7 +46,6 @@ __all__ = [
     "activation_regularizer",
     "check_ptb_impl",
     "default_cell_output",
-    "default_init_range",
     "output_weights",
     "ptb_arc_rows",
     "ptb_arc_rows_from_flat",

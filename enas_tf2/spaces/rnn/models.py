@@ -47,37 +47,6 @@ PTB_VOCAB_SIZE = 10000
 _DROP_NAMES = ("drop_e", "drop_i", "drop_x", "drop_l", "drop_o", "drop_w")
 
 
-def _keep_to_drop(e_keep: float, x_keep: float, h_keep: float, o_keep: float) -> dict[str, float]:
-    """The original's `--child_lstm_{e,x,h,o}_keep` flags as this module's drop rates."""
-    return dict(
-        drop_e=1.0 - e_keep, drop_i=0.0, drop_x=1.0 - x_keep, drop_l=1.0 - h_keep, drop_o=1.0 - o_keep, drop_w=0.0
-    )
-
-
-#: Drop rates of each reference setting (ENAS_PTB_SPEC.md 1.2, 2.1, 2.6; ENAS_SPEC.md 1.2).
-PTB_DROPOUT_PRESETS: dict[str, dict[str, float]] = {
-    "enas_lm_search": dict(drop_e=0.10, drop_i=0.20, drop_x=0.75, drop_l=0.25, drop_o=0.75, drop_w=0.0),
-    "enas_lm_fixed": dict(drop_e=0.125, drop_i=0.175, drop_x=0.725, drop_l=0.225, drop_o=0.75, drop_w=0.0),
-    "enas_lm_tpu": dict(drop_e=0.15, drop_i=0.20, drop_x=0.75, drop_l=0.25, drop_o=0.75, drop_w=0.0),
-    "original_search": _keep_to_drop(e_keep=0.75, x_keep=0.25, h_keep=0.75, o_keep=0.25),
-    "original_final": _keep_to_drop(e_keep=0.79, x_keep=0.25, h_keep=0.75, o_keep=0.24),
-}
-
-
-def default_init_range(ptb_impl: str, hidden_size: int, search: bool) -> float:
-    """The weight init range `r` of `U(-r, r)` each reference uses.
-
-    enas_lm: 0.04 in search, 0.05 in fixed training (`--child_init_range`; the TPU preset uses
-    0.04). Original: 0.1 for `H <= 300`, 0.05 for `H <= 400`, else 0.04 (ENAS_SPEC.md 8.1).
-    """
-    check_ptb_impl(ptb_impl)
-    if ptb_impl == "enas_lm":
-        return 0.04 if search else 0.05
-    if hidden_size <= 300:
-        return 0.1
-    return 0.05 if hidden_size <= 400 else 0.04
-
-
 def ptb_num_params(vocab_size: int, hidden_size: int, num_nodes: int, ptb_impl: str, search: bool) -> int:
     """Trainable parameters of a PTB child (ENAS_PTB_SPEC.md 3.2), computed from the storage layout.
 
@@ -147,16 +116,6 @@ class _PtbLanguageModel(keras.Model):
         self.init_range = init_range
         self.dropout_rates = dict(dropout)
         self.cell = None  # set by subclasses
-
-    @staticmethod
-    def _resolve_dropout(ptb_impl: str, search: bool, overrides: dict[str, float | None]) -> dict[str, float]:
-        """The preset of (implementation, mode) with every non-None override applied."""
-        check_ptb_impl(ptb_impl)
-        if ptb_impl == "enas_lm":
-            preset = PTB_DROPOUT_PRESETS["enas_lm_search" if search else "enas_lm_fixed"]
-        else:
-            preset = PTB_DROPOUT_PRESETS["original_search" if search else "original_final"]
-        return {name: float(preset[name] if overrides.get(name) is None else overrides[name]) for name in _DROP_NAMES}
 
     def build(self, input_shape=None):
         if self.built:
@@ -271,10 +230,10 @@ class PtbSupernet(_PtbLanguageModel):
             `--controller_num_layers + 1`).
         ptb_impl: "enas_lm" or "original".
         cell_output: "mean_all" / "loose_ends"; None: the implementation's default.
-        init_range: `U(-r, r)` init; None: `default_init_range(ptb_impl, H, search=True)`.
+        init_range: `U(-r, r)` init (each reference's: `configs.language_model.default_init_range`).
         drop_e, drop_i, drop_x, drop_l, drop_o, drop_w: drop rates (ENAS_PTB_SPEC.md 1.5; for
-            the original `1 - child_lstm_*_keep`); None takes the search preset of the
-            implementation (`PTB_DROPOUT_PRESETS`).
+            the original `1 - child_lstm_*_keep`); 0 by default: the references' values are
+            resolved by the configs (`configs.presets.PTB_DROPOUT_PRESETS`).
         bn_momentum, bn_epsilon, bn_zero_debias: the original's search BN (`PtbBatchNorm`).
 
     Example:
@@ -293,21 +252,19 @@ class PtbSupernet(_PtbLanguageModel):
         num_nodes: int,
         ptb_impl: str = "enas_lm",
         cell_output: str | None = None,
-        init_range: float | None = None,
-        drop_e: float | None = None,
-        drop_i: float | None = None,
-        drop_x: float | None = None,
-        drop_l: float | None = None,
-        drop_o: float | None = None,
-        drop_w: float | None = None,
+        init_range: float = 0.1,
+        drop_e: float = 0.0,
+        drop_i: float = 0.0,
+        drop_x: float = 0.0,
+        drop_l: float = 0.0,
+        drop_o: float = 0.0,
+        drop_w: float = 0.0,
         bn_momentum: float = PTB_BN_MOMENTUM,
         bn_epsilon: float = PTB_BN_EPSILON,
         bn_zero_debias: bool = True,
         **kwargs,
     ):
-        init_range = default_init_range(ptb_impl, hidden_size, search=True) if init_range is None else init_range
-        overrides = dict(drop_e=drop_e, drop_i=drop_i, drop_x=drop_x, drop_l=drop_l, drop_o=drop_o, drop_w=drop_w)
-        dropout = self._resolve_dropout(ptb_impl, True, overrides)
+        dropout = dict(drop_e=drop_e, drop_i=drop_i, drop_x=drop_x, drop_l=drop_l, drop_o=drop_o, drop_w=drop_w)
         super().__init__(vocab_size, hidden_size, ptb_impl, init_range, dropout, **kwargs)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
@@ -403,9 +360,9 @@ class PtbNetwork(_PtbLanguageModel):
         hidden_size: `H` (enas_lm fixed 800, original final 748).
         ptb_impl: "enas_lm" or "original".
         cell_output: "mean_all" / "loose_ends"; None: the implementation's default.
-        init_range: None: `default_init_range(ptb_impl, H, search=False)`.
-        drop_e, drop_i, drop_x, drop_l, drop_o, drop_w: drop rates; None takes the fixed /
-            final preset of the implementation (`PTB_DROPOUT_PRESETS`).
+        init_range: `U(-r, r)` init (each reference's: `configs.language_model.default_init_range`).
+        drop_e, drop_i, drop_x, drop_l, drop_o, drop_w: drop rates, 0 by default (the configs
+            resolve the references' values).
 
     Example:
         >>> net = PtbNetwork("0 2 1 0", vocab_size=20, hidden_size=4)
@@ -421,20 +378,18 @@ class PtbNetwork(_PtbLanguageModel):
         hidden_size: int,
         ptb_impl: str = "enas_lm",
         cell_output: str | None = None,
-        init_range: float | None = None,
-        drop_e: float | None = None,
-        drop_i: float | None = None,
-        drop_x: float | None = None,
-        drop_l: float | None = None,
-        drop_o: float | None = None,
-        drop_w: float | None = None,
+        init_range: float = 0.1,
+        drop_e: float = 0.0,
+        drop_i: float = 0.0,
+        drop_x: float = 0.0,
+        drop_l: float = 0.0,
+        drop_o: float = 0.0,
+        drop_w: float = 0.0,
         **kwargs,
     ):
         if isinstance(fixed_arc, str):
             fixed_arc = arch.PtbArc.parse(fixed_arc)
-        init_range = default_init_range(ptb_impl, hidden_size, search=False) if init_range is None else init_range
-        overrides = dict(drop_e=drop_e, drop_i=drop_i, drop_x=drop_x, drop_l=drop_l, drop_o=drop_o, drop_w=drop_w)
-        dropout = self._resolve_dropout(ptb_impl, False, overrides)
+        dropout = dict(drop_e=drop_e, drop_i=drop_i, drop_x=drop_x, drop_l=drop_l, drop_o=drop_o, drop_w=drop_w)
         super().__init__(vocab_size, hidden_size, ptb_impl, init_range, dropout, **kwargs)
         self.fixed_arc = fixed_arc
         self.cell = PtbFixedCell(

@@ -16,6 +16,8 @@ import pytest
 import tensorflow as tf
 
 from enas_tf2 import arch
+from enas_tf2.configs.language_model import default_init_range
+from enas_tf2.configs.presets import PTB_DROPOUT_PRESETS
 from enas_tf2.errors import ArcError
 from enas_tf2.train.weight_average import WeightAverage
 from enas_tf2.layers import dropout as dropout_lib
@@ -29,12 +31,10 @@ from enas_tf2.spaces.rnn import (
     ptb_arc_rows_from_flat,
 )
 from enas_tf2.spaces.rnn import (
-    PTB_DROPOUT_PRESETS,
     PTB_VOCAB_SIZE,
     PtbNetwork,
     PtbSupernet,
     activation_regularizer,
-    default_init_range,
     ptb_num_params,
     ptb_train_loss,
     slowness_regularizer,
@@ -139,7 +139,15 @@ def np_bns(cell):
     return nodes, (cell.output_bn.gamma.numpy(), cell.output_bn.beta.numpy())
 
 
+def reference_settings(impl: str, search: bool) -> dict:
+    """The dropout and init range a run of this reference resolves (`configs`), which the tests use."""
+    preset = {("enas_lm", True): "enas_lm_search", ("enas_lm", False): "enas_lm_fixed",
+              ("original", True): "original_search", ("original", False): "original_final"}[impl, search]
+    return dict(PTB_DROPOUT_PRESETS[preset], init_range=default_init_range(impl, HIDDEN, search))
+
+
 def make_model(kind: str, impl: str, arc: str = ARC_3, **kwargs):
+    kwargs = {**reference_settings(impl, kind == "supernet"), **kwargs}
     if kind == "supernet":
         model = PtbSupernet(VOCAB, HIDDEN, num_nodes=arch.PtbArc.parse(arc).num_nodes, ptb_impl=impl, **kwargs)
     else:
@@ -576,13 +584,10 @@ def test_reference_size_models_have_the_reference_parameter_counts(factory, expe
 # --- configuration and errors -----------------------------------------------------------------
 
 
-def test_presets_and_defaults():
-    assert PTB_DROPOUT_PRESETS["original_final"]["drop_o"] == pytest.approx(0.76)
-    assert default_init_range("original", 748, search=False) == 0.04
-    assert default_init_range("original", 200, search=True) == 0.1
-    assert default_init_range("enas_lm", 800, search=False) == 0.05
+def test_models_take_resolved_values_and_rebuild_from_their_config():
     net = PtbNetwork(arch.PTB_ENAS_LM_ARC, VOCAB, HIDDEN)
-    assert net.dropout_rates == PTB_DROPOUT_PRESETS["enas_lm_fixed"] and net.cell.cell_output == "mean_all"
+    # Models resolve nothing: no dropout unless asked (the configs resolve each reference's rates).
+    assert set(net.dropout_rates.values()) == {0.0} and net.cell.cell_output == "mean_all"
     sup = PtbSupernet(VOCAB, HIDDEN, num_nodes=3, ptb_impl="original", drop_o=0.5)
     assert sup.dropout_rates["drop_o"] == 0.5 and sup.cell.cell_output == "loose_ends"
     rebuilt = PtbNetwork.from_config(PtbNetwork(ARC_3, VOCAB, HIDDEN, ptb_impl="original").get_config())

@@ -1,4 +1,4 @@
-"""Tests of `enas_tf2.ptb_config.resolve`: each reference's values, and the flag errors users meet."""
+"""Tests of `enas_tf2.configs.language_model.resolve`: each reference's values, and the flag errors users meet."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 
 from enas_tf2 import arch
 from enas_tf2.errors import ArcError, FlagError
-from enas_tf2.ptb_config import ORIGINAL_TEST_THRESHOLD, resolve
-from enas_tf2.spaces.rnn import PTB_DROPOUT_PRESETS
+from enas_tf2.configs.language_model import ORIGINAL_TEST_THRESHOLD, default_init_range, resolve
+from enas_tf2.configs.presets import PTB_DROPOUT_PRESETS
 
 FINAL = dict(controller_training=False)
 
@@ -15,20 +15,20 @@ FINAL = dict(controller_training=False)
 def test_enas_lm_search_takes_search_py_values():
     config = resolve({})
     assert (config.ptb_impl, config.search, config.arc_format, config.num_nodes) == ("enas_lm", True, "enas_lm", 10)
-    assert (config.batch_size, config.bptt, config.hidden_size, config.num_epochs) == (128, 35, 200, 600)
+    assert (config.batch_size, config.bptt, config.hidden_size, config.run.num_epochs) == (128, 35, 200, 600)
     assert (config.lr, config.grad_bound, config.weight_decay, config.init_range) == (20.0, 0.1, 8e-7, 0.04)
     assert (config.activation_reg, config.slowness_reg, config.random_bptt) == (0.0, 1.0, True)
     assert config.dropout == PTB_DROPOUT_PRESETS["enas_lm_search"]
-    assert (config.controller_lr, config.controller_bl_dec, config.controller_entropy_weight) == (5e-5, 0.999, 1e-5)
-    assert (config.controller_tanh_constant, config.controller_temperature) == (2.25, 5.0)
-    assert (config.controller_num_aggregate, config.controller_train_steps) == (10, 25)
+    assert (config.controller.learning_rate, config.controller.bl_dec, config.controller.entropy_weight) == (5e-5, 0.999, 1e-5)
+    assert (config.controller.tanh_constant, config.controller.temperature) == (2.25, 5.0)
+    assert (config.controller.num_aggregate, config.controller.train_steps) == (10, 25)
     assert config.cell_output == "mean_all" and not config.valid_carry_state and config.test_threshold is None
 
 
 def test_enas_lm_fixed_takes_fixed_py_values():
     config = resolve(dict(FINAL, child_fixed_arc=arch.PTB_ENAS_LM_ARC))
     assert (config.search, config.arc_format, config.num_nodes, config.cell_output) == (False, "enas_lm", 9, "mean_all")
-    assert (config.batch_size, config.hidden_size, config.num_epochs, config.grad_bound) == (64, 800, 3000, 0.25)
+    assert (config.batch_size, config.hidden_size, config.run.num_epochs, config.grad_bound) == (64, 800, 3000, 0.25)
     assert (config.activation_reg, config.slowness_reg, config.init_range) == (0.7, 0.0, 0.05)
     assert config.average_weights and config.average_nonmono == 10 and config.valid_carry_state
     assert config.dropout == PTB_DROPOUT_PRESETS["enas_lm_fixed"]
@@ -47,8 +47,8 @@ def test_original_takes_main_py_defaults_and_keep_flags():
                           child_lstm_h_keep=0.75, child_lstm_o_keep=0.25, child_rhn_depth=12))
     assert config.dropout == PTB_DROPOUT_PRESETS["original_search"]
     assert (config.batch_size, config.bptt, config.lr, config.lr_dec_rate, config.lr_dec_start) == (25, 20, 1.0, 0.5, 4)
-    assert (config.controller_lr, config.controller_bl_dec, config.controller_train_every) == (1e-3, 0.99, 2)
-    assert config.controller_tanh_constant is None and not config.random_bptt
+    assert (config.controller.learning_rate, config.controller.bl_dec, config.controller.train_every) == (1e-3, 0.99, 2)
+    assert config.controller.tanh_constant is None and not config.random_bptt
     assert config.cell_output == "loose_ends" and config.valid_carry_state
     assert config.test_threshold == ORIGINAL_TEST_THRESHOLD
     assert config.init_range == 0.1  # H = 200 <= 300 (ENAS_SPEC.md 8.1)
@@ -115,3 +115,11 @@ def test_distribution_flag_combinations():
         resolve(dict(distribution="multi_worker"))
     assert resolve(dict(distribution="mirrored")).search
     assert not resolve(dict(FINAL, child_fixed_arc=arch.PTB_ENAS_LM_ARC, distribution="mirrored")).search
+
+
+def test_reference_init_ranges_and_dropout_presets():
+    assert PTB_DROPOUT_PRESETS["original_final"]["drop_o"] == pytest.approx(0.76)
+    assert default_init_range("original", 748, search=False) == 0.04
+    assert default_init_range("original", 200, search=True) == 0.1
+    assert default_init_range("enas_lm", 800, search=False) == 0.05
+    assert resolve(dict(FINAL, child_fixed_arc=arch.PTB_ENAS_LM_ARC)).dropout == PTB_DROPOUT_PRESETS["enas_lm_fixed"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas_tf2.train.child import add_l2_gradients, l2_penalty
+from enas_tf2.tasks.image_trainer import add_l2_gradients, l2_penalty
 from enas_tf2.train.optimizers import MomentumSGD
 
 

@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 
 from enas_tf2 import arch
-from enas_tf2.data import ptb as ptb_data
+from enas_tf2.data import text_windows
 from enas_tf2.spaces.rnn import ptb_arc_rows_from_flat
 from enas_tf2.spaces.rnn import PtbNetwork, PtbSupernet, token_cross_entropy
-from enas_tf2.train.ptb_trainer import REWARD_CONSTANT, PtbTrainConfig, PtbTrainer
+from enas_tf2.tasks.lm_trainer import REWARD_CONSTANT, LanguageModelTrainConfig, LanguageModelTrainer
 from enas_tf2.train.schedules import StaircaseDecayPerEpoch
 
 VOCAB, HIDDEN, BATCH = 17, 6, 3
@@ -22,11 +22,11 @@ NO_DROPOUT = dict(drop_e=0.0, drop_i=0.0, drop_x=0.0, drop_l=0.0, drop_o=0.0, dr
 LM_ARC = [0, 1, 1, 2, 1, 3]
 
 
-def config(**overrides) -> PtbTrainConfig:
+def config(**overrides) -> LanguageModelTrainConfig:
     values = dict(ptb_impl="enas_lm", batch_size=BATCH, bptt=5, learning_rate=1.0, scale_lr_by_length=True,
                   grad_bound=100.0)
     values.update(overrides)
-    return PtbTrainConfig(**values)
+    return LanguageModelTrainConfig(**values)
 
 
 def tokens(batch: int, length: int, seed: int) -> tf.Tensor:
@@ -48,7 +48,7 @@ def supernet(num_nodes: int = 4, **kwargs) -> PtbSupernet:
 def test_lr_is_scaled_by_window_length_and_clipping_bounds_the_update():
     """enas_lm: lr_t = lr * len / bptt; the update is lr_t times the globally clipped gradient."""
     model = network()
-    trainer = PtbTrainer(model, config(learning_rate=2.0, bptt=5, grad_bound=1e-3))
+    trainer = LanguageModelTrainer(model, config(learning_rate=2.0, bptt=5, grad_bound=1e-3))
     before = [v.numpy().copy() for v in trainer.variables]
     x, y = tokens(BATCH, 7, 0), tokens(BATCH, 7, 1)
     logs = trainer.train_step(x, y)
@@ -60,7 +60,7 @@ def test_lr_is_scaled_by_window_length_and_clipping_bounds_the_update():
 
 def test_original_lr_follows_its_schedule_without_length_scale():
     schedule = StaircaseDecayPerEpoch(1.0, 0.5, 1, 2, dec_start=1)  # nb = 2 steps per epoch
-    trainer = PtbTrainer(network(ptb_impl="original"), config(ptb_impl="original", learning_rate=schedule,
+    trainer = LanguageModelTrainer(network(ptb_impl="original"), config(ptb_impl="original", learning_rate=schedule,
                                                                scale_lr_by_length=False))
     lrs = [float(trainer.train_step(tokens(BATCH, 4, s), tokens(BATCH, 4, s + 9))["lr"]) for s in range(7)]
     assert lrs == pytest.approx([float(schedule(s)) for s in range(7)])
@@ -70,7 +70,7 @@ def test_original_lr_follows_its_schedule_without_length_scale():
 def test_train_state_is_carried_between_windows_and_reset():
     """The state after a window is the model's h_T from the previous state (lr 0: weights fixed)."""
     model = network()
-    trainer = PtbTrainer(model, config(learning_rate=0.0))
+    trainer = LanguageModelTrainer(model, config(learning_rate=0.0))
     x1, x2 = tokens(BATCH, 4, 1), tokens(BATCH, 5, 2)
     trainer.train_step(x1, x1)
     _, state_1 = model(x1, model.initial_state(BATCH))
@@ -85,7 +85,7 @@ def test_train_state_is_carried_between_windows_and_reset():
 def test_search_step_traces_once_over_window_lengths_and_arcs_and_moves_only_the_chosen_slabs():
     model = supernet()
     arc_var = tf.Variable(LM_ARC, dtype=tf.int32)
-    trainer = PtbTrainer(model, config(), sample_arc=lambda: tf.convert_to_tensor(arc_var), arc_format="enas_lm")
+    trainer = LanguageModelTrainer(model, config(), sample_arc=lambda: tf.convert_to_tensor(arc_var), arc_format="enas_lm")
     before = {v.path: v.numpy().copy() for v in model.trainable_variables}
     trainer.train_step(tokens(BATCH, 5, 3), tokens(BATCH, 5, 4))
     moved_slabs = set()
@@ -107,7 +107,7 @@ def test_search_step_traces_once_over_window_lengths_and_arcs_and_moves_only_the
 
 def test_weight_average_moves_after_every_step_once_started():
     model = network()
-    trainer = PtbTrainer(model, config(average_weights=True))
+    trainer = LanguageModelTrainer(model, config(average_weights=True))
     trainer.train_step(tokens(BATCH, 4, 0), tokens(BATCH, 4, 1))
     assert float(trainer.average.count.numpy()) == 0.0  # not started: no bookkeeping
     trainer.average.start()
@@ -122,36 +122,36 @@ def test_weight_average_moves_after_every_step_once_started():
 def test_uniform_model_evaluates_to_the_vocabulary_size():
     model = network()
     model.embedding.assign(tf.zeros_like(model.embedding))  # logits h . E^T = 0 everywhere
-    trainer = PtbTrainer(model, config())
+    trainer = LanguageModelTrainer(model, config())
     stream = np.random.default_rng(0).integers(0, VOCAB, size=200)
-    ppl = trainer.evaluate(ptb_data.make_test_dataset(stream, bptt=9))
+    ppl = trainer.evaluate(text_windows.make_test_dataset(stream, bptt=9))
     assert ppl == pytest.approx(VOCAB, rel=1e-5)
 
 
 def test_evaluation_with_carried_state_equals_one_pass_over_the_stream():
     """Valid protocol: windows in order, state carried = the model run over the whole stream at once."""
     model = network()
-    trainer = PtbTrainer(model, config())
+    trainer = LanguageModelTrainer(model, config())
     ids = np.random.default_rng(1).integers(0, VOCAB, size=3 * 22 + 2)
-    stream = ptb_data.batchify(ids, BATCH)  # [3, 22]: 3 windows of 7, one column left over
-    ppl = trainer.evaluate(ptb_data.make_window_dataset(stream, 7))
+    stream = text_windows.batchify(ids, BATCH)  # [3, 22]: 3 windows of 7, one column left over
+    ppl = trainer.evaluate(text_windows.make_window_dataset(stream, 7))
     logits, _ = model(tf.constant(stream[:, :21]), model.initial_state(BATCH))
     expected = np.exp(np.mean(token_cross_entropy(logits, tf.constant(stream[:, 1:22])).numpy()))
     assert ppl == pytest.approx(expected, rel=1e-5)
     # Test protocol: batch 1 over every target; any window length gives the same per-token losses.
-    one = trainer.evaluate(ptb_data.make_test_dataset(ids, bptt=1))
-    long = trainer.evaluate(ptb_data.make_test_dataset(ids, bptt=13))
+    one = trainer.evaluate(text_windows.make_test_dataset(ids, bptt=1))
+    long = trainer.evaluate(text_windows.make_test_dataset(ids, bptt=13))
     assert one == pytest.approx(long, rel=1e-5)
     # Without the carry every window starts from zeros: a different (here: another) number.
-    assert trainer.evaluate(ptb_data.make_window_dataset(stream, 7), carry_state=False) != pytest.approx(ppl, rel=1e-7)
+    assert trainer.evaluate(text_windows.make_window_dataset(stream, 7), carry_state=False) != pytest.approx(ppl, rel=1e-7)
 
 
 def test_reward_is_80_over_ppl_of_one_window_from_zero_state():
     model = supernet()
-    trainer = PtbTrainer(model, config(), sample_arc=lambda: tf.constant(LM_ARC), arc_format="enas_lm")
+    trainer = LanguageModelTrainer(model, config(), sample_arc=lambda: tf.constant(LM_ARC), arc_format="enas_lm")
     trainer.state.assign(tf.ones_like(trainer.state))  # the training state must not leak in
     x, y = tokens(BATCH, 6, 1), tokens(BATCH, 6, 2)
-    reward = float(trainer.reward_from(iter([(x, y)]))(tf.constant(LM_ARC)))
+    reward = float(trainer.score_arc(x, y, tf.constant(LM_ARC)))
     rows = ptb_arc_rows_from_flat(tf.constant(LM_ARC), "enas_lm")
     logits, _ = model(x, model.initial_state(BATCH), arc=rows)
     ppl = np.exp(np.mean(token_cross_entropy(logits, y).numpy()))
@@ -166,23 +166,23 @@ def test_search_evaluation_samples_a_cell_per_window():
         calls.assign_add(1)
         return tf.constant(LM_ARC)
 
-    trainer = PtbTrainer(model, config(), sample_arc=sample_arc, arc_format="enas_lm")
-    stream = ptb_data.batchify(np.arange(3 * 16) % VOCAB, BATCH)
-    trainer.evaluate(ptb_data.make_window_dataset(stream, 5), carry_state=False, sample_arcs=True)
+    trainer = LanguageModelTrainer(model, config(), sample_arc=sample_arc, arc_format="enas_lm")
+    stream = text_windows.batchify(np.arange(3 * 16) % VOCAB, BATCH)
+    trainer.evaluate(text_windows.make_window_dataset(stream, 5), carry_state=False, sample_arcs=True)
     assert int(calls.numpy()) == 3
 
 
 def test_nonfinite_loss_sets_the_flag():
     model = network()
     model.embedding.assign(tf.fill(model.embedding.shape, np.nan))
-    trainer = PtbTrainer(model, config())
+    trainer = LanguageModelTrainer(model, config())
     trainer.train_step(tokens(BATCH, 4, 0), tokens(BATCH, 4, 1))
     assert bool(trainer.nonfinite.numpy())
 
 
 def test_reset_state_probability_one_always_starts_from_zero():
     model = network()
-    trainer = PtbTrainer(model, config(learning_rate=0.0, reset_state_prob=1.0), seed=0)
+    trainer = LanguageModelTrainer(model, config(learning_rate=0.0, reset_state_prob=1.0), seed=0)
     trainer.state.assign(tf.ones_like(trainer.state))
     x = tokens(BATCH, 4, 3)
     trainer.train_step(x, x)
@@ -192,12 +192,12 @@ def test_reset_state_probability_one_always_starts_from_zero():
 
 def test_search_trainer_needs_an_arc_format():
     with pytest.raises(ValueError, match="arc_format"):
-        PtbTrainer(supernet(), config(), sample_arc=lambda: tf.constant(LM_ARC))
+        LanguageModelTrainer(supernet(), config(), sample_arc=lambda: tf.constant(LM_ARC))
     assert arch.PtbArc.parse(LM_ARC, arc_format="enas_lm").num_nodes == 4
 
 
 def test_non_monotone_averaging_trigger():
-    from enas_tf2.train.ptb_loop import should_start_averaging
+    from enas_tf2.tasks.language_model import should_start_averaging
 
     history = [100.0, 90.0, 80.0, 85.0, 84.0]
     assert not should_start_averaging(history[:2], 200.0, nonmono=2)  # not more than n recorded

@@ -13,7 +13,7 @@ from enas_tf2.layers.drop_path import drop_path, drop_path_keep_prob
 from enas_tf2.layers.input_choice import NodeArray
 from enas_tf2.layers.per_input import PerInputSepConv, per_input_batch_norm
 from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet, loose_end_mask, micro_pool_layers
-from enas_tf2.train.child import ChildTrainer
+from enas_tf2.tasks.image_trainer import ImageChildTrainer
 
 IMAGE_SHAPE = (None, 32, 32, 3)
 
@@ -271,7 +271,7 @@ def test_supernet_search_script_shapes():
 @pytest.fixture(scope="module")
 def search_trainer(supernet):
     optimizer = keras.optimizers.SGD(0.1)
-    return ChildTrainer(supernet, optimizer, l2_reg=0.0, variables=supernet.optimized_variables)
+    return ImageChildTrainer(supernet, optimizer, l2_reg=0.0, variables=supernet.optimized_variables)
 
 
 def test_search_step_traces_once_and_moves_only_the_chosen_weights(supernet, search_trainer):
@@ -337,7 +337,7 @@ def test_trainer_adds_the_aux_loss_with_weight_0_4():
     with tf.GradientTape() as tape:
         aux_ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=model.aux_head(x)))
     expected_u_grad = AUX_LOSS_WEIGHT * tape.gradient(aux_ce, model.aux_head.kernel).numpy()
-    trainer = ChildTrainer(model, keras.optimizers.SGD(1.0), l2_reg=0.0)
+    trainer = ImageChildTrainer(model, keras.optimizers.SGD(1.0), l2_reg=0.0)
     logs = trainer.train_step((x, y))
     np.testing.assert_allclose(float(logs["aux_loss"]), float(aux_ce), rtol=1e-5)
     np.testing.assert_allclose(u_before - model.aux_head.kernel.numpy(), expected_u_grad, rtol=1e-4, atol=1e-6)

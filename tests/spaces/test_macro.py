@@ -24,7 +24,7 @@ from enas_tf2.spaces.macro import (
     MacroSupernet,
     macro_pool_layers,
 )
-from enas_tf2.train.child import ChildTrainer
+from enas_tf2.tasks.image_trainer import ImageChildTrainer
 
 FILTERS = 4
 NUM_LAYERS = 4
@@ -223,7 +223,7 @@ LR = 0.1
 def _make_trainer(l2_reg, lr=LR, seed=0):
     model = build_supernet(num_layers=TRAIN_LAYERS, seed=seed)
     optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=MOMENTUM, nesterov=True)
-    return model, ChildTrainer(model, optimizer, l2_reg=l2_reg)
+    return model, ImageChildTrainer(model, optimizer, l2_reg=l2_reg)
 
 
 @pytest.fixture(scope="module")
