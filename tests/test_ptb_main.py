@@ -114,3 +114,21 @@ def test_missing_data_and_bad_arcs_fail_with_clear_errors(tmp_path):
     result = run_script("ptb_search.sh", [f"--data_path={tmp_path}", f"--output_dir={tmp_path / 'o'}", "extra"],
                         check=False)
     assert result.returncode != 0 and "positional" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_search_on_any_three_text_files_uses_their_own_vocabulary(tmp_path):
+    corpus = write_fake_ptb(tmp_path / "corpus", vocab_size=25, train_words=3000, eval_words=600, seed=3)
+    files = []
+    for split in ("train", "valid", "test"):
+        path = corpus / f"my_{split}_split.text"
+        (corpus / f"ptb.{split}.txt").rename(path)
+        files.append(str(path))
+    out = tmp_path / "search"
+    run_script("ptb_search.sh", [f"--data_path={','.join(files)}", f"--output_dir={out}", *TINY, "--num_epochs=1",
+                                 "--child_rhn_depth=3", "--controller_train_steps=1", "--controller_num_aggregate=2",
+                                 "--derive_samples=2"])
+    vocabulary = (out / "vocab.txt").read_text().splitlines()
+    assert len(vocabulary) == 25 and vocabulary[0] == "<eos>"
+    assert json.loads((out / "run.json").read_text())["data"]["vocab_size"] == 25
+    arch.PtbArc.parse((out / "final_arc.txt").read_text().splitlines()[0], arc_format="enas_lm", num_nodes=3)

@@ -18,9 +18,9 @@ from enas_tf2.registry import OpRegistry
 
 #: The PTB cell's activations in canonical id order, which is the original encoding's
 #: (ENAS_SPEC.md 2.3: 0 tanh, 1 ReLU, 2 identity, 3 sigmoid); `PtbArc` stores these ids and
-#: `enas_tf2.spaces.ptb.ops` builds them.
+#: `enas_tf2.spaces.rnn.ops` builds them.
 PTB_ACTIVATIONS = OpRegistry(
-    "ptb", ("tanh", "relu", "identity", "sigmoid"), builders_module="enas_tf2.spaces.ptb.ops"
+    "ptb", ("tanh", "relu", "identity", "sigmoid"), builders_module="enas_tf2.spaces.rnn.ops"
 )
 #: PTB activation names; the index is the canonical activation id.
 PTB_ACTIVATION_NAMES: tuple[str, ...] = PTB_ACTIVATIONS.names

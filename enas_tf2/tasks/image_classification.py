@@ -24,7 +24,7 @@ from enas_tf2.configs.image import CONTROLLER_LSTM_SIZE, ImageChildConfig, Image
 from enas_tf2.controllers.macro import MacroController
 from enas_tf2.controllers.micro import MicroController
 from enas_tf2.controllers.trainer import ReplicaRewards
-from enas_tf2.data import image_pipeline, images
+from enas_tf2.data import image_pipeline, image_sources, images
 from enas_tf2.errors import DataError, FlagError
 from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet
 from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet
@@ -105,7 +105,7 @@ class ImageClassificationTask(Task):
 
     def load_data(self) -> None:
         data_config = self.config.data
-        data = images.load_images(
+        data = image_sources.load_images(
             data_config.source, data_config.path, search=self.search, num_valid=data_config.num_valid,
             tfds_name=data_config.tfds_name, image_size=data_config.image_size,
         )

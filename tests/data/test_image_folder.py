@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas_tf2.data import image_folder, images
+from enas_tf2.data import image_folder, image_sources
 from enas_tf2.errors import DataError
 from fake_images import write_image_folder
 
@@ -27,14 +27,14 @@ def test_classes_labels_and_images_come_from_the_folders(tmp_path):
 
 def test_the_validation_split_holds_every_class_and_does_not_depend_on_the_run(tmp_path):
     root = write_image_folder(tmp_path / "pets", per_class=10, test_per_class=1, size=8)
-    data = images.load_images("folder", str(root), search=True, num_valid=12)
+    data = image_sources.load_images("folder", str(root), search=True, num_valid=12)
     assert data.num_valid == 12 and data.num_train == 28
     assert len(set(data.valid_labels.tolist())) == 4  # the fixed random order mixes the classes
-    again = images.load_images("folder", str(root), search=True, num_valid=12)
+    again = image_sources.load_images("folder", str(root), search=True, num_valid=12)
     np.testing.assert_array_equal(data.valid_labels, again.valid_labels)
     # Unset, 10 % of the training images validate; final runs keep all of them.
-    assert images.load_images("folder", str(root), search=True).num_valid == 4
-    assert images.load_images("folder", str(root), search=False).num_valid == 0
+    assert image_sources.load_images("folder", str(root), search=True).num_valid == 4
+    assert image_sources.load_images("folder", str(root), search=False).num_valid == 0
 
 
 def test_image_size_resizes_and_different_sizes_need_it(tmp_path):

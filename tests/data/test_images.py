@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from enas_tf2.data import cifar10, images
+from enas_tf2.data import cifar10, image_sources, images
 from enas_tf2.errors import DataError
 from fake_cifar import write_fake_cifar
 
@@ -65,12 +65,30 @@ def test_mean_std_equal_numpy_over_train_portion_only(fake_dir):
 
 def test_unknown_data_source_lists_known_ones():
     with pytest.raises(DataError, match="expected one of pickle, tfds, folder"):
-        images.load_images("npz", "whatever", search=True)
+        image_sources.load_images("npz", "whatever", search=True)
 
 
 @pytest.mark.parametrize("search, num_valid", [(True, 10), (False, 0)], ids=["search", "final"])
 def test_load_cifar10_pickle_split_follows_mode(fake_dir, search, num_valid):
     folder, _ = fake_dir
-    data = images.load_images("pickle", str(folder), search=search, num_valid=10)
+    data = image_sources.load_images("pickle", str(folder), search=search, num_valid=10)
     assert data.num_valid == num_valid
     assert data.num_train == 100 - num_valid
+
+
+def test_cifar10_searches_hold_out_5000_and_other_data_10_percent_by_default(fake_dir):
+    arrays = cifar10.load_cifar10_pickles(str(fake_dir[0]))
+    assert images.default_num_valid(arrays, is_cifar10=True) == images.CIFAR10_NUM_VALID == 5000
+    assert images.default_num_valid(arrays, is_cifar10=False) == 10  # of 100
+
+
+def test_image_size_resizes_every_split_and_keeps_the_labels(fake_dir):
+    data = image_sources.load_images("pickle", str(fake_dir[0]), search=True, num_valid=10, image_size=16)
+    assert data.image_shape == (16, 16, 3) and data.valid_images.shape == (10, 16, 16, 3)
+    assert data.test_images.shape[1:] == (16, 16, 3) and data.class_names[0] == "airplane"
+    full = image_sources.load_images("pickle", str(fake_dir[0]), search=True, num_valid=10)
+    np.testing.assert_array_equal(data.train_labels, full.train_labels)
+    # A resized image is the average of its pixels' neighbourhoods: flat images stay flat.
+    flat = images.ImageArrays(np.full((2, 8, 8, 3), 77, np.uint8), np.zeros(2, np.int32),
+                              np.full((1, 8, 8, 3), 77, np.uint8), np.zeros(1, np.int32))
+    assert set(np.unique(image_sources.resize_arrays(flat, 4).train_images)) == {77}

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from enas_tf2.data import images, tfds_images
+from enas_tf2.data import image_sources, tfds_images
 from enas_tf2.errors import DataError
 
 
@@ -19,7 +19,7 @@ def fixture_offline(monkeypatch):
 def test_unprepared_dataset_offline_fails_fast_naming_the_data_dir_and_the_fix(offline, tmp_path):
     start = time.monotonic()
     with pytest.raises(DataError, match="no internet") as info:
-        images.load_images("tfds", str(tmp_path), search=True, tfds_name="mnist")
+        image_sources.load_images("tfds", str(tmp_path), search=True, tfds_name="mnist")
     assert time.monotonic() - start < 10.0
     message = str(info.value)
     assert "'mnist' is not prepared" in message and str(tmp_path) in message and "--data_source=folder" in message
@@ -27,7 +27,7 @@ def test_unprepared_dataset_offline_fails_fast_naming_the_data_dir_and_the_fix(o
 
 def test_cifar10_through_tfds_offline_fails_fast(offline, tmp_path):
     with pytest.raises(DataError, match="'cifar10' is not prepared"):
-        images.load_images("tfds", str(tmp_path), search=True)
+        image_sources.load_images("tfds", str(tmp_path), search=True)
 
 
 def test_a_dataset_that_is_not_image_classification_is_rejected_before_any_download(offline, tmp_path):

@@ -8,10 +8,6 @@ import pytest
 import tensorflow as tf
 
 from enas_tf2 import arch
-from enas_tf2.layers.aux_head import AUX_LOSS_WEIGHT, AuxHead
-from enas_tf2.layers.drop_path import drop_path, drop_path_keep_prob
-from enas_tf2.layers.input_choice import NodeArray
-from enas_tf2.layers.per_input import PerInputSepConv, per_input_batch_norm
 from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet, loose_end_mask, micro_pool_layers
 from enas_tf2.tasks.image_trainer import ImageChildTrainer
 
@@ -39,78 +35,6 @@ def test_micro_pool_layers():
     assert micro_pool_layers(15) == (5, 11)
 
 
-def test_node_array_read_equals_gather_and_direct_indexing():
-    nodes = [tf.fill([2, 3, 3, 4], float(i)) + tf.random.normal([2, 3, 3, 4]) for i in range(5)]
-
-    @tf.function
-    def select(index):
-        array = NodeArray(nodes[:2])
-        for node in nodes[2:]:
-            array.append(node)
-        return array.read(index), tf.gather(tf.stack(nodes), index)
-
-    for index in range(5):
-        chosen, gathered = select(tf.constant(index))
-        np.testing.assert_array_equal(chosen.numpy(), gathered.numpy())
-        np.testing.assert_array_equal(chosen.numpy(), nodes[index].numpy())
-    assert select.experimental_get_tracing_count() == 1
-
-
-def test_node_array_gradient_reaches_only_the_chosen_nodes_and_sums_repeated_reads():
-    nodes = [tf.Variable(tf.random.normal([1, 2, 2, 1])) for _ in range(4)]
-
-    @tf.function
-    def grads(first, second):
-        with tf.GradientTape() as tape:
-            array = NodeArray([tf.identity(node) for node in nodes])
-            loss = tf.reduce_sum(array.read(first) * 3.0) + tf.reduce_sum(array.read(second) * 2.0)
-        return tape.gradient(loss, nodes, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-
-    result = [g.numpy() for g in grads(tf.constant(1), tf.constant(1))]
-    assert np.all(result[1] == 5.0)
-    assert not any(result[j].any() for j in (0, 2, 3))
-    result = [g.numpy() for g in grads(tf.constant(0), tf.constant(3))]
-    assert np.all(result[0] == 3.0) and np.all(result[3] == 2.0)
-    assert not any(result[j].any() for j in (1, 2))
-
-
-def test_per_input_sep_conv_uses_the_row_of_the_chosen_input():
-    layer = PerInputSepConv(filters=3, kernel_size=3, num_inputs=4)
-    layer.build()
-    layer.gamma.assign(np.arange(12, dtype=np.float32).reshape(4, 3) + 1.0)
-    layer.beta.assign(-np.arange(12, dtype=np.float32).reshape(4, 3))
-    x = tf.random.normal([4, 5, 5, 3])
-    for index in range(4):
-        out = layer(x, index=tf.constant(index)).numpy()
-        depthwise = layer.depthwise.numpy()[index].reshape(3, 3, 3, 1)
-        pointwise = layer.pointwise.numpy()[index].reshape(1, 1, 3, 3)
-        conv = tf.nn.separable_conv2d(tf.nn.relu(x), depthwise, pointwise, [1, 1, 1, 1], "SAME").numpy()
-        mean, var = conv.mean(axis=(0, 1, 2)), conv.var(axis=(0, 1, 2))
-        expected = (conv - mean) / np.sqrt(var + 1e-5) * layer.gamma.numpy()[index] + layer.beta.numpy()[index]
-        np.testing.assert_allclose(out, expected, atol=1e-4)
-        # Static (Python int) selection is the same computation.
-        np.testing.assert_allclose(layer(x, index=index).numpy(), out, atol=1e-6)
-
-
-def test_per_input_sep_conv_stores_stacked_weights_with_tiny_fan_in():
-    """Q-23: He-normal over `[n, k*k*F]` has fan_in = n, so stddev sqrt(2 / n)."""
-    layer = PerInputSepConv(filters=16, kernel_size=5, num_inputs=2)
-    layer.build()
-    assert tuple(layer.depthwise.shape) == (2, 5 * 5 * 16)
-    assert tuple(layer.pointwise.shape) == (2, 16 * 16)
-    assert tuple(layer.gamma.shape) == (2, 16) and tuple(layer.beta.shape) == (2, 16)
-    assert layer.non_trainable_variables == []  # no moving statistics
-    std = np.std(layer.depthwise.numpy())
-    assert 0.7 < std < 1.05, std  # sqrt(2/2) = 1 before truncation (~0.88 after)
-
-
-def test_per_input_batch_norm_always_uses_batch_statistics():
-    x = tf.random.normal([8, 4, 4, 2]) * 3.0 + 5.0
-    out = per_input_batch_norm(x, tf.ones([2]), tf.zeros([2])).numpy()
-    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
-    np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1.0, atol=1e-3)
-
-
 def test_loose_end_mask_matches_micro_cell():
     rng = np.random.default_rng(3)
     for _ in range(20):
@@ -118,38 +42,6 @@ def test_loose_end_mask_matches_micro_cell():
         for cell in arc.cells:
             mask = loose_end_mask(tf.constant(cell.to_flat(), tf.int32), 6).numpy()
             assert tuple(np.flatnonzero(mask)) == cell.loose_ends()
-
-
-def test_drop_path_keep_prob_schedule():
-    """Spec 5.4 with the micro_final values: S = 219240, 17 cells, final keep 0.6."""
-    total = 630 * 348
-    last = drop_path_keep_prob(16, 17, tf.constant(total - 1), total, 0.6)
-    np.testing.assert_allclose(float(last), 0.6, rtol=1e-6)
-    first_step = drop_path_keep_prob(16, 17, tf.constant(0), total, 0.6)
-    np.testing.assert_allclose(float(first_step), 1.0 - 0.4 / total, rtol=1e-6)
-    halfway_cell0 = drop_path_keep_prob(0, 17, tf.constant(total // 2 - 1), total, 0.6)
-    np.testing.assert_allclose(float(halfway_cell0), 1.0 - 0.5 * (1 / 17) * 0.4, rtol=1e-6)
-    beyond = drop_path_keep_prob(8, 17, tf.constant(10 * total), total, 0.6)
-    np.testing.assert_allclose(float(beyond), 1.0 - (9 / 17) * 0.4, rtol=1e-6)
-
-
-def test_drop_path_drops_whole_examples_and_rescales():
-    x = tf.ones([4000, 2, 2, 3])
-    out = drop_path(x, tf.constant(0.7), seed=tf.constant([1, 2])).numpy()
-    per_example = out.reshape(4000, -1)
-    assert np.all((per_example == 0.0).all(axis=1) | np.isclose(per_example, 1 / 0.7).all(axis=1))
-    kept = (per_example[:, 0] > 0).mean()
-    assert abs(kept - 0.7) < 0.03
-    assert abs(out.mean() - 1.0) < 0.05
-
-
-def test_aux_head_shapes_and_parameters():
-    head = AuxHead(10)
-    head.build((None, 8, 8, 720))
-    assert head(tf.zeros([2, 8, 8, 720])).shape == (2, 10)
-    # 1x1 conv 720*128, BN 2*128, 2x2 conv 2*2*128*768, BN 2*768, dense 768*10 (spec 5.3).
-    assert count(head.trainable_variables) == 494_848
-    assert tuple(head.conv.kernel.shape) == (2, 2, 128, 768)
 
 
 # --- fixed network --------------------------------------------------------------------------------
@@ -309,39 +201,6 @@ def test_search_step_traces_once_and_moves_only_the_chosen_weights(supernet, sea
     delta = np.abs(cell.out_kernel.numpy() - before[cell.out_kernel.path]).sum(axis=1)
     assert delta[3] > 0 and not delta[:3].any()
     assert search_trainer.train_step.experimental_get_tracing_count() == 1
-
-
-# --- auxiliary loss weighting ---------------------------------------------------------------------
-
-
-class TwoHeads(keras.Model):
-    """Logits `x.w` and aux logits `x.u`, to check the trainer's loss weighting."""
-
-    def __init__(self):
-        super().__init__(name="two_heads")
-        self.w = self.add_weight(shape=(3, 4), initializer="random_normal", name="w")
-        self.aux_head = keras.layers.Dense(4, use_bias=False, name="aux")
-        self.aux_head.build((None, 3))
-
-    def call(self, x, arc=None, training=None, return_aux=False):
-        logits = tf.matmul(x, self.w)
-        return (logits, self.aux_head(x)) if return_aux else logits
-
-
-def test_trainer_adds_the_aux_loss_with_weight_0_4():
-    model = TwoHeads()
-    model.build((None, 3))
-    x = tf.random.normal([5, 3])
-    y = tf.constant([0, 1, 2, 3, 0])
-    u_before = model.aux_head.kernel.numpy().copy()
-    with tf.GradientTape() as tape:
-        aux_ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=model.aux_head(x)))
-    expected_u_grad = AUX_LOSS_WEIGHT * tape.gradient(aux_ce, model.aux_head.kernel).numpy()
-    trainer = ImageChildTrainer(model, keras.optimizers.SGD(1.0), l2_reg=0.0)
-    logs = trainer.train_step((x, y))
-    np.testing.assert_allclose(float(logs["aux_loss"]), float(aux_ce), rtol=1e-5)
-    np.testing.assert_allclose(u_before - model.aux_head.kernel.numpy(), expected_u_grad, rtol=1e-4, atol=1e-6)
-    assert AUX_LOSS_WEIGHT == 0.4
 
 
 def test_supernet_gradients_equal_the_static_networks(supernet):

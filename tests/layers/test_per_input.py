@@ -1,0 +1,45 @@
+"""The micro search's per-input separable conv and batch norm (ENAS_SPEC.md 5.2, Q-23)."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from enas_tf2.layers.per_input import PerInputSepConv, per_input_batch_norm
+
+
+def test_per_input_sep_conv_uses_the_row_of_the_chosen_input():
+    layer = PerInputSepConv(filters=3, kernel_size=3, num_inputs=4)
+    layer.build()
+    layer.gamma.assign(np.arange(12, dtype=np.float32).reshape(4, 3) + 1.0)
+    layer.beta.assign(-np.arange(12, dtype=np.float32).reshape(4, 3))
+    x = tf.random.normal([4, 5, 5, 3])
+    for index in range(4):
+        out = layer(x, index=tf.constant(index)).numpy()
+        depthwise = layer.depthwise.numpy()[index].reshape(3, 3, 3, 1)
+        pointwise = layer.pointwise.numpy()[index].reshape(1, 1, 3, 3)
+        conv = tf.nn.separable_conv2d(tf.nn.relu(x), depthwise, pointwise, [1, 1, 1, 1], "SAME").numpy()
+        mean, var = conv.mean(axis=(0, 1, 2)), conv.var(axis=(0, 1, 2))
+        expected = (conv - mean) / np.sqrt(var + 1e-5) * layer.gamma.numpy()[index] + layer.beta.numpy()[index]
+        np.testing.assert_allclose(out, expected, atol=1e-4)
+        # Static (Python int) selection is the same computation.
+        np.testing.assert_allclose(layer(x, index=index).numpy(), out, atol=1e-6)
+
+
+def test_per_input_sep_conv_stores_stacked_weights_with_tiny_fan_in():
+    """Q-23: He-normal over `[n, k*k*F]` has fan_in = n, so stddev sqrt(2 / n)."""
+    layer = PerInputSepConv(filters=16, kernel_size=5, num_inputs=2)
+    layer.build()
+    assert tuple(layer.depthwise.shape) == (2, 5 * 5 * 16)
+    assert tuple(layer.pointwise.shape) == (2, 16 * 16)
+    assert tuple(layer.gamma.shape) == (2, 16) and tuple(layer.beta.shape) == (2, 16)
+    assert layer.non_trainable_variables == []  # no moving statistics
+    std = np.std(layer.depthwise.numpy())
+    assert 0.7 < std < 1.05, std  # sqrt(2/2) = 1 before truncation (~0.88 after)
+
+
+def test_per_input_batch_norm_always_uses_batch_statistics():
+    x = tf.random.normal([8, 4, 4, 2]) * 3.0 + 5.0
+    out = per_input_batch_norm(x, tf.ones([2]), tf.zeros([2])).numpy()
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1.0, atol=1e-3)
