@@ -28,27 +28,6 @@ def log_flags(flags: dict) -> None:
     logging.info("Flags:\n%s", "\n".join(f"  {name}={value}" for name, value in sorted(flags.items())))
 
 
-def _controller_trainer(task: Task, controller: keras.Model, reward_batches, trainer, strategy) -> ControllerTrainer:
-    config = task.controller_config
-    optimizer = None
-    if config.tf_adam:  # enas_lm's controller: Adam with TensorFlow's defaults
-        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
-    return ControllerTrainer(
-        controller,
-        # Traced on the first controller update, once the child trainer exists.
-        reward_fn=lambda arc: trainer().score_batch(*next(reward_batches), arc),
-        replica_rewards=task.replica_rewards(strategy, trainer),
-        learning_rate=config.learning_rate,
-        entropy_weight=config.entropy_weight,
-        bl_dec=config.bl_dec,
-        num_aggregate=config.num_aggregate,
-        l2_reg=config.l2_reg,
-        seed=task.run_config.seed,
-        optimizer=optimizer,
-        strategy=strategy,
-    )
-
-
 def finish_final(task: Task, results: dict[str, float], state: RunState, monitor: Monitor, chief: bool) -> dict:
     """`final_metrics.json` (kept as it is when a finished run is rerun) and, on the chief, the export."""
     config = task.run_config
@@ -118,7 +97,12 @@ def run(task: Task) -> dict | None:
             controller = task.build_controller()
             logging.info("Controller: %d trainable parameters", count_params(controller.trainable_variables))
             reward_batches = task.reward_batches()
-            controller_trainer = _controller_trainer(task, controller, reward_batches, lambda: trainer, strategy)
+            controller_trainer = ControllerTrainer.from_config(
+                task.controller_config, controller,
+                # Traced on the first controller update, once the child trainer exists.
+                reward_fn=lambda arc: trainer.score_batch(*next(reward_batches), arc),
+                seed=config.seed, strategy=strategy, replica_rewards=task.replica_rewards(strategy, lambda: trainer),
+            )
             trackables.update(controller_trainer.checkpoint_items())
         trainer = task.build_child_trainer(
             child, None if controller_trainer is None else controller_trainer.sample_arc_tensor, strategy

@@ -39,6 +39,9 @@ from enas_tf2.errors import EnasError, FlagError
 ADAM_BETA_1 = 0.0
 ADAM_BETA_2 = 0.999
 ADAM_EPSILON = 1e-3
+#: enas_lm's controller uses Adam with TensorFlow's defaults (ENAS_PTB_SPEC.md 1.3).
+TF_ADAM_BETA_1 = 0.9
+TF_ADAM_EPSILON = 1e-8
 
 
 class Controller(Protocol):
@@ -154,6 +157,31 @@ class ControllerTrainer:
         else:
             self.train_step = tf.function(self._train_step)
         self.sample_arc = tf.function(self._sample_arc)
+
+    @classmethod
+    def from_config(
+        cls,
+        config,
+        controller: Controller,
+        reward_fn: Callable[[tf.Tensor], tf.Tensor] | None,
+        seed: int | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+        replica_rewards: ReplicaRewards | None = None,
+    ) -> ControllerTrainer:
+        """The trainer a search uses, with every setting of a `configs.run.ControllerConfig`.
+
+        `config.tf_adam` (enas_lm's controller) takes Adam with TensorFlow's defaults instead of
+        the original's (ENAS_PTB_SPEC.md 1.3).
+        """
+        optimizer = None
+        if config.tf_adam:
+            optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=TF_ADAM_BETA_1,
+                                              beta_2=ADAM_BETA_2, epsilon=TF_ADAM_EPSILON)
+        return cls(
+            controller, reward_fn, learning_rate=config.learning_rate, entropy_weight=config.entropy_weight,
+            bl_dec=config.bl_dec, num_aggregate=config.num_aggregate, seed=seed, optimizer=optimizer,
+            l2_reg=config.l2_reg, strategy=strategy, replica_rewards=replica_rewards,
+        )
 
     def sample_arc_tensor(self) -> tf.Tensor:
         """A fresh int32 arc, for tracing into another compiled step (the child's)."""

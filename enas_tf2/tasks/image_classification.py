@@ -34,8 +34,13 @@ from enas_tf2.train.optimizers import MomentumSGD
 from enas_tf2.train.schedules import CosineRestartsPerEpoch, StaircaseDecayPerEpoch
 
 
-def build_child_network(config: ImageChildConfig) -> keras.Model:
-    """The built child network of `config`: a supernet without a fixed arc, else the fixed network."""
+def build_child_network(config: ImageChildConfig, static_arc: arch.MacroArc | arch.MicroArc | None = None
+                        ) -> keras.Model:
+    """The built child network of `config`: a supernet without a fixed arc, else the fixed network.
+
+    `static_arc` builds the supernet with only that architecture's ops (no `switch_case`): the
+    network the benchmark compares the supernet's step with.
+    """
     shape = (None, config.image_size, config.image_size, config.channels)
     if config.space == "micro":
         if config.fixed_arc is not None:
@@ -49,7 +54,7 @@ def build_child_network(config: ImageChildConfig) -> keras.Model:
             model = MicroSupernet(
                 config.num_layers, config.num_blocks, config.out_filters, keep_prob=config.keep_prob,
                 use_aux_heads=config.use_aux_heads, num_classes=config.num_classes, image_size=config.image_size,
-                name="child",
+                static_arc=static_arc, name="child",
             )
     elif config.fixed_arc is not None:
         model = MacroNetwork(config.fixed_arc, config.out_filters, keep_prob=config.keep_prob,
@@ -57,7 +62,8 @@ def build_child_network(config: ImageChildConfig) -> keras.Model:
     else:
         model = MacroSupernet(
             config.num_layers, config.out_filters, num_branches=config.num_branches, keep_prob=config.keep_prob,
-            num_classes=config.num_classes, compat_branch_bug=config.compat_branch_bug, name="child",
+            num_classes=config.num_classes, compat_branch_bug=config.compat_branch_bug, static_arc=static_arc,
+            name="child",
         )
     model.build(shape)
     return model
