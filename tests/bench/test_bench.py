@@ -229,7 +229,7 @@ def test_micro_search_bench_on_a_tiny_supernet():
     from enas_tf2.bench import runner  # pylint: disable=import-outside-toplevel
 
     bench = config.config_from_flags("micro", "small", dict(
-        num_layers=1, out_filters=4, batch_size=4, steps=2, num_arcs=2, num_static_arcs=1, controller_steps=1,
+        num_layers=1, num_blocks=2, out_filters=4, batch_size=4, steps=2, num_arcs=2, num_static_arcs=1, controller_steps=1,
         num_aggregate=2,
     ))
     results = runner.run(bench, "small", ref_size=256)
