@@ -15,6 +15,7 @@ from enas_tf2.errors import EnasError, FlagError
 from enas_tf2.flags import common
 from enas_tf2.run import run
 from enas_tf2.tasks.base import Task
+from enas_tf2.train.interrupt import RunInterrupted
 
 
 def main(argv: list[str], program: str, flags_module: str, resolve: Callable, inert_flag_warnings: Callable,
@@ -22,7 +23,8 @@ def main(argv: list[str], program: str, flags_module: str, resolve: Callable, in
     """Resolves the flags (after `--preset`), warns about inert ones, then summarises or runs the task.
 
     Raises:
-        SystemExit: with `error: <message>` for every user-facing error (`EnasError`).
+        SystemExit: with `error: <message>` (printed once, no traceback) for every user-facing error
+            (`EnasError`); with status 128 + the signal's number after a clean stop at SIGTERM / SIGINT.
     """
     try:
         if len(argv) > 1:
@@ -39,6 +41,8 @@ def main(argv: list[str], program: str, flags_module: str, resolve: Callable, in
         # Frees the run's tf.functions and the distributed iterators they hold while TensorFlow is
         # still up: left to interpreter shutdown, a multi-device iterator stalls the exit for 10-80 s.
         gc.collect()
+    except RunInterrupted as stopped:  # already logged, with how to resume
+        gc.collect()
+        raise SystemExit(stopped.exit_status) from None
     except EnasError as error:
-        logging.error("%s: %s", type(error).__name__, error)
         raise SystemExit(f"error: {error}") from None

@@ -1,16 +1,23 @@
 """One run of any task, start to end: the lifecycle both programs share.
 
-`run(task)` owns, once for every task: the `tf.distribute` strategy, the output folder (only
-after the data has loaded, so a bad `--data_path` deletes nothing), the monitor (log file,
-TensorBoard), the networks and steps built in the strategy's scope, the checkpoint state (a
-rerun resumes), the training loop or the search, a final run's `final_metrics.json` and export,
-and the cleanup. The task (`enas_tf2.tasks`) supplies everything that differs.
+`run(task)` owns, once for every task: the `tf.distribute` strategy, the data, the networks
+and steps built in the strategy's scope, the run folder's lock, the output folder, the
+checkpoint state (a rerun resumes exactly where the last checkpoint was taken), the monitor
+(log file, TensorBoard), the training loop or the search, a final run's `final_metrics.json`
+and export, and the cleanup. The task (`enas_tf2.tasks`) supplies everything that differs.
+
+Validate first, delete last: the data is read and every network is built before the folder is
+locked, and only then does `--reset_output_dir` empty it; a resume whose checkpoint does not fit
+the networks (changed shape flags) stops with the flags that differ from its `run.json`, before
+anything is written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+
+import tensorflow as tf
 
 import keras
 from absl import logging
@@ -19,9 +26,13 @@ from enas_tf2 import distribute, run_record
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.tasks.base import Task, count_params
 from enas_tf2.train.loop import LoopConfig, TrainingLoop
+from enas_tf2.data.streams import ResumableStream
+from enas_tf2.errors import EnasError
+from enas_tf2.train.interrupt import RunInterrupted, StopSignals
 from enas_tf2.train.monitor import Monitor
 from enas_tf2.train.search import Search, SearchConfig
-from enas_tf2.train.state import RunState, prepare_output_dir
+from enas_tf2.train.run_lock import LOCK_FILE, RunLock
+from enas_tf2.train.state import CheckpointMismatchError, RunState, check_output_dir, prepare_output_dir
 
 
 def log_flags(flags: dict) -> None:
@@ -50,86 +61,147 @@ def finish_final(task: Task, results: dict[str, float], state: RunState, monitor
     return results
 
 
-def run(task: Task) -> dict | None:
+def differing_flags(output_dir: str, flags: dict) -> list[str]:
+    """`--name=now (run.json: before)` for every flag that differs from the run folder's `run.json`."""
+    try:
+        before = run_record.read_run_record(output_dir).flags
+    except Exception:  # pylint: disable=broad-except
+        return []
+    ignored = {"reset_output_dir"}
+    now = run_record.jsonable_flags(flags)
+    return [f"--{name}={now.get(name)!r} (run.json: {before.get(name)!r})" for name in sorted(set(now) | set(before))
+            if name not in ignored and now.get(name) != before.get(name)]
+
+
+def _restore(state: RunState, output_dir: str, flags: dict) -> str | None:
+    try:
+        return state.restore_latest()
+    except CheckpointMismatchError as error:
+        changed = differing_flags(output_dir, flags)
+        listed = ("Flags that differ from its run.json: " + ", ".join(changed) + ". ") if changed else ""
+        raise CheckpointMismatchError(
+            f"{output_dir} holds a run these flags cannot resume: {error} {listed}Rerun with that run's flags, or "
+            "give another --output_dir (or --reset_output_dir to delete it)."
+        ) from None
+
+
+def run(task: Task, stop: StopSignals | None = None) -> dict | None:
     """Runs `task` to the end (resuming from `--output_dir` when it holds a checkpoint).
+
+    Args:
+        task: what to run.
+        stop: the signals that stop the run cleanly; default: SIGTERM and SIGINT while it runs.
 
     Returns:
         A final run's metrics; None for a search (its result is `final_arc.txt`).
 
     Raises:
         EnasError: a bad setting, missing data or a diverged run, with a message that says what to do.
+        RunInterrupted: stopped by a signal after saving a checkpoint.
     """
     config = task.run_config
-    if not config.output_dir:
-        prepare_output_dir(config.output_dir, reset=False)  # raises the missing-flag error
+    check_output_dir(config.output_dir)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     # Before any other TensorFlow op (a multi-worker strategy must come first).
     strategy = distribute.make_strategy(config.distribution, config.cpu_replicas)
     task.check_strategy(strategy)
     chief = distribute.is_chief(strategy)
     # Only the chief writes into --output_dir; other workers save into a temporary folder of their own.
     output_dir = distribute.worker_output_dir(config.output_dir, strategy)
-    # Data first: a wrong --data_path must fail before --reset_output_dir deletes a previous run.
+    check_output_dir(output_dir)
+    # Data and networks first: a wrong --data_path or network flag fails before anything is deleted.
     task.load_data()
-    prepare_output_dir(output_dir, config.reset_output_dir or not chief)
-    monitor = Monitor(output_dir)
-    # Models, optimizers, controller and steps are built in the strategy's scope (their variables are
-    # mirrored); the loop's counters are plain variables made after it, which `strategy.run` does not need.
+    if config.seed is not None:
+        keras.utils.set_random_seed(config.seed)
     scope = contextlib.ExitStack()
     scope.enter_context(strategy.scope())
+    lock = monitor = None
+    stop = stop or StopSignals()
     try:
-        log_flags(dict(config.flags))
-        distribute.log_replicas(strategy, config.distribution, *task.batch_log(), config.jit_compile)
-        if config.seed is not None:
-            keras.utils.set_random_seed(config.seed)
-        logging.info("%s", task.data_log())
+        # Models, optimizers, controller and steps are built in the strategy's scope (their variables
+        # are mirrored); the loop's counters are plain variables made after it.
         task.prepare(strategy)
         child = task.build_child()
+        trackables = dict(child=child)
+        controller_trainer = reward_batches = trainer = controller = replica_rewards = None
+        if task.search:
+            controller = task.build_controller()
+            reward_batches = task.reward_batches()
+            replica_rewards = task.replica_rewards(strategy, lambda: trainer)
+            controller_trainer = ControllerTrainer.from_config(
+                task.controller_config, controller,
+                # Traced on the first controller update, once the child trainer exists.
+                reward_fn=lambda arc: trainer.score_batch(*next(reward_batches), arc),
+                seed=config.seed, strategy=strategy, replica_rewards=replica_rewards,
+            )
+            trackables.update(controller_trainer.checkpoint_items())
+        trainer = task.build_child_trainer(
+            child, None if controller_trainer is None else controller_trainer.sample_arc_tensor, strategy
+        )
         record = task.run_record(child)
+        streams = [s for s in (reward_batches, getattr(replica_rewards, "batches", None))
+                   if isinstance(s, ResumableStream)]
+        scope.close()
+        trackables.update(child_optimizer=trainer.optimizer, **task.checkpoint_items(trainer))
+        trackables.update({stream.name + "_position": stream.position for stream in streams})
+
+        # Now the folder: one writer, then (only now) the reset, then the checkpoint.
+        prepare_output_dir(output_dir, reset=False)
+        lock = RunLock(output_dir).acquire()
+        if config.reset_output_dir or not chief:
+            prepare_output_dir(output_dir, reset=True, keep=(LOCK_FILE,))
+        state = RunState(output_dir, restore_dir=config.output_dir, max_to_keep=config.max_checkpoints, **trackables)
+        restored = _restore(state, output_dir, dict(config.flags))
+        for stream in streams:
+            stream.start()
+
+        monitor = Monitor(output_dir)
+        log_flags(dict(config.flags))
+        distribute.log_replicas(strategy, config.distribution, *task.batch_log(), config.jit_compile)
+        logging.info("%s", task.data_log())
+        if restored:
+            logging.info("Resumed from %s at %s (epoch %d, step %d)", restored, state.position(), int(state.epoch),
+                         int(state.global_step))
         if record is not None:
             run_record.write_run_record(output_dir, record)
         task.write_run_files(output_dir)
         if not task.search:
             monitor.picture(0, "arc/final_picture", task.arc_picture, os.path.join(output_dir, run_record.ARC_PICTURE))
         logging.info("Child: %s, %d trainable parameters", type(child).__name__, task.trained_params(child))
-        trackables = dict(child=child)
-        controller_trainer = reward_batches = trainer = None
-        if task.search:
-            controller = task.build_controller()
+        if controller is not None:
             logging.info("Controller: %d trainable parameters", count_params(controller.trainable_variables))
-            reward_batches = task.reward_batches()
-            controller_trainer = ControllerTrainer.from_config(
-                task.controller_config, controller,
-                # Traced on the first controller update, once the child trainer exists.
-                reward_fn=lambda arc: trainer.score_batch(*next(reward_batches), arc),
-                seed=config.seed, strategy=strategy, replica_rewards=task.replica_rewards(strategy, lambda: trainer),
-            )
-            trackables.update(controller_trainer.checkpoint_items())
-        trainer = task.build_child_trainer(
-            child, None if controller_trainer is None else controller_trainer.sample_arc_tensor, strategy
-        )
-        scope.close()
-        trackables.update(child_optimizer=trainer.optimizer, **task.checkpoint_items(trainer))
-        state = RunState(output_dir, restore_dir=config.output_dir, max_to_keep=config.max_checkpoints, **trackables)
-        state.restore_latest()
         loop = TrainingLoop(task, trainer, state, monitor, LoopConfig(
             num_epochs=config.num_epochs, steps_per_epoch=task.steps_per_epoch(), log_every=config.log_every,
             eval_every_epochs=config.eval_every_epochs, max_steps=config.max_steps,
-        ))
+            checkpoint_every_mins=config.checkpoint_every_mins,
+        ), stop=stop)
         results = None
-        if task.search:
-            controller_config = task.controller_config
-            Search(task, SearchConfig(
-                controller_train_every=controller_config.train_every,
-                controller_train_steps=controller_config.train_steps,
-                controller_log_every=controller_config.log_every,
-                derive_samples=config.derive_samples,
-            ), loop, controller_trainer, trainer, reward_batches, monitor).run()
-        else:
-            results = finish_final(task, loop.run(), state, monitor, chief)
+        with stop:
+            if task.search:
+                controller_config = task.controller_config
+                Search(task, SearchConfig(
+                    controller_train_every=controller_config.train_every,
+                    controller_train_steps=controller_config.train_steps,
+                    controller_log_every=controller_config.log_every,
+                    derive_samples=config.derive_samples,
+                ), loop, controller_trainer, trainer, reward_batches, monitor).run()
+            else:
+                results = finish_final(task, loop.run(), state, monitor, chief)
         if config.distribution != "none":
             distribute.log_weights_digest(child, *([] if controller_trainer is None else [controller_trainer.controller]))
         return results
+    except RunInterrupted as stopped:
+        logging.warning("%s", stopped)
+        raise
+    except EnasError as error:
+        if monitor is not None:  # the terminal gets it once, from the program
+            monitor.write_to_log_file(f"error: {error}")
+        raise
     finally:
-        monitor.close()
+        if monitor is not None:
+            monitor.close()
         scope.close()  # no-op when already closed
+        if lock is not None:
+            lock.release()
         distribute.remove_worker_output_dir(config.output_dir, strategy)

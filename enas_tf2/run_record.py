@@ -83,10 +83,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def jsonable_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """Flag values as `run.json` stores them."""
+    return {name: _jsonable(value) for name, value in sorted(flags.items())}
+
+
 def write_run_record(output_dir: str, record: RunRecord) -> str:
     """Writes `<output_dir>/run.json`; returns its path."""
     payload = dataclasses.asdict(record)
-    payload["flags"] = {name: _jsonable(value) for name, value in sorted(record.flags.items())}
+    payload["flags"] = jsonable_flags(record.flags)
     path = os.path.join(output_dir, RUN_FILE)
     write_text_atomically(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path

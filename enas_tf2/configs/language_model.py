@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from enas_tf2 import arch
 from enas_tf2.configs.presets import PRESETS, PTB_DROPOUT_PRESETS
-from enas_tf2.configs.run import ControllerConfig, RunConfig
+from enas_tf2.configs.run import resilience_settings, ControllerConfig, RunConfig
 from enas_tf2.errors import ArcError, FlagError
 
 #: The hyperparameters a reference fixes (and the `None` flags take).
@@ -308,7 +308,7 @@ def resolve(values: Mapping[str, Any]) -> LanguageModelConfig:
         num_epochs=int(get("num_epochs")), max_steps=values.get("max_steps"), log_every=int(get("log_every")),
         eval_every_epochs=values.get("eval_every_epochs", 1), derive_samples=values.get("derive_samples", 100),
         export_dir=values.get("export_dir") or None, jit_compile=bool(values.get("jit_compile", False)),
-        max_checkpoints=MAX_CHECKPOINTS[search], flags=values,
+        flags=values, **resilience_settings(values, MAX_CHECKPOINTS[search]),
     )
     return LanguageModelConfig(
         ptb_impl=ptb_impl, search=search, fixed_arc=fixed_arc, arc_format=arc_format, num_nodes=int(num_nodes),

@@ -10,6 +10,11 @@ and the tests read the same values.
 Inert flags the original scripts pass (`--child_num_cell_layers`, `--controller_sync_replicas`,
 `--data_format`, ...) are kept, so a preset is the script's command line as it was; the
 programs say once that they have no effect.
+
+One deliberate difference: the original scripts passed `--reset_output_dir`, so rerunning a
+script deleted the run. Here every preset leaves it off, so rerunning a script after a stop, a
+crash or a preemption resumes the run exactly (`train.state`); pass `--reset_output_dir` to
+start over.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ class Preset:
         object.__setattr__(self, "flags", types.MappingProxyType(dict(self.flags)))
 
 
-_CIFAR_RUN = dict(data_format="NCHW", reset_output_dir=True, data_path="data/cifar10", output_dir="outputs",
+_CIFAR_RUN = dict(data_format="NCHW", reset_output_dir=False, data_path="data/cifar10", output_dir="outputs",
                   log_every=50, eval_every_epochs=1)
 _COSINE = dict(child_lr_cosine=True, child_lr_max=0.05, child_lr_T_0=10, child_lr_T_mul=2)
 _CONTROLLER = dict(controller_search_whole_channels=True, controller_entropy_weight=0.0001,
@@ -78,7 +83,7 @@ _PRESETS = (
         controller_num_aggregate=10, controller_train_steps=50, controller_lr=0.001, controller_tanh_constant=1.50,
     )),
     Preset("ptb_search", "ptb_main", "google-research enas_lm search.py / child.py / controller.py", dict(
-        ptb_impl="enas_lm", search_for="enas", reset_output_dir=True, data_path="data/ptb/ptb.pkl",
+        ptb_impl="enas_lm", search_for="enas", reset_output_dir=False, data_path="data/ptb/ptb.pkl",
         output_dir="outputs", batch_size=128, child_bptt_steps=35, num_epochs=600, log_every=200,
         child_rhn_depth=10, child_lstm_hidden_size=200, child_init_range=0.04, child_lr=20.0, child_grad_bound=0.1,
         child_l2_reg=8e-7, child_rnn_l2_reg=0.0, child_rnn_slowness_reg=1.0, child_drop_e=0.10, child_drop_i=0.20,
@@ -88,7 +93,7 @@ _PRESETS = (
         controller_train_every=1, eval_every_epochs=1,
     )),
     Preset("ptb_final", "ptb_main", "google-research enas_lm fixed.py, on the original README's cell", dict(
-        ptb_impl="enas_lm", search_for="enas", reset_output_dir=True, data_path="data/ptb/ptb.pkl",
+        ptb_impl="enas_lm", search_for="enas", reset_output_dir=False, data_path="data/ptb/ptb.pkl",
         output_dir="outputs", batch_size=64, child_bptt_steps=35, num_epochs=3000, log_every=200,
         child_fixed_arc=arch.PTB_FINAL_ARC, child_lstm_hidden_size=800, child_init_range=0.05, child_lr=20.0,
         child_grad_bound=0.25, child_l2_reg=8e-7, child_rnn_l2_reg=0.7, child_rnn_slowness_reg=0.0,
@@ -108,7 +113,7 @@ _PRESETS = (
         controller_entropy_weight=0.001, eval_every_epochs=1,
     )),
     Preset("ptb_final_original", "ptb_main", "melodyguan/enas scripts/ptb_final.sh", dict(
-        ptb_impl="original", search_for="enas", reset_output_dir=True, data_path="data/ptb/ptb.pkl",
+        ptb_impl="original", search_for="enas", reset_output_dir=False, data_path="data/ptb/ptb.pkl",
         output_dir="outputs", batch_size=64, child_bptt_steps=35, num_epochs=2000,
         child_fixed_arc=arch.PTB_FINAL_ARC, child_rhn_depth=12, child_num_layers=1, child_lstm_hidden_size=748,
         child_lstm_e_keep=0.79, child_lstm_x_keep=0.25, child_lstm_h_keep=0.75, child_lstm_o_keep=0.24,

@@ -35,7 +35,11 @@ class RunConfig:
             derivation).
         export_dir: a final run exports its network here when it ends; None: no export.
         jit_compile: XLA-compile the child's steps.
-        max_checkpoints: newest checkpoints kept.
+        max_checkpoints: newest checkpoints kept (`--keep_checkpoints`).
+        checkpoint_every_mins: also save inside an epoch once this many minutes passed since the
+            last save (0: only around evaluations).
+        deterministic: `tf.config.experimental.enable_op_determinism` (GPU kernels that are
+            otherwise nondeterministic; CPU runs are bit-exact without it).
         flags: every flag value of the run (after the preset), for `run.json`.
     """
 
@@ -52,6 +56,8 @@ class RunConfig:
     export_dir: str | None = None
     jit_compile: bool = False
     max_checkpoints: int = 2
+    checkpoint_every_mins: float = 10.0
+    deterministic: bool = False
     flags: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -59,9 +65,13 @@ class RunConfig:
         if self.distribution not in DISTRIBUTIONS:
             raise FlagError(f"--distribution={self.distribution!r} is unknown; expected one of "
                             f"{', '.join(DISTRIBUTIONS)}.")
-        for name in ("num_epochs", "log_every", "eval_every_epochs", "max_checkpoints"):
+        for name, flag in (("num_epochs", "num_epochs"), ("log_every", "log_every"),
+                           ("eval_every_epochs", "eval_every_epochs"), ("max_checkpoints", "keep_checkpoints")):
             if getattr(self, name) <= 0:
-                raise FlagError(f"--{name} must be positive. Received: {getattr(self, name)}")
+                raise FlagError(f"--{flag} must be positive. Received: {getattr(self, name)}")
+        if self.checkpoint_every_mins < 0:
+            raise FlagError(f"--checkpoint_every_mins must be 0 (only around evaluations) or positive. Received: "
+                            f"{self.checkpoint_every_mins}")
         if self.max_steps is not None and self.max_steps <= 0:
             raise FlagError(f"--max_steps must be positive. Received: {self.max_steps}")
         if self.derive_samples < 0:
@@ -120,3 +130,12 @@ class ControllerConfig:
         for name in ("train_steps", "train_every", "log_every"):
             if getattr(self, name) <= 0:
                 raise FlagError(f"--controller_{name} must be positive. Received: {getattr(self, name)}")
+
+
+def resilience_settings(values: Mapping[str, Any], default_keep: int) -> dict[str, Any]:
+    """The `RunConfig` fields of `--keep_checkpoints`, `--checkpoint_every_mins` and `--deterministic`."""
+    keep = values.get("keep_checkpoints")
+    every = values.get("checkpoint_every_mins")
+    return dict(max_checkpoints=default_keep if keep is None else int(keep),
+                checkpoint_every_mins=10.0 if every is None else float(every),
+                deterministic=bool(values.get("deterministic", False)))

@@ -13,8 +13,9 @@ Design choices, all for speed and memory on small machines:
 * Normalisation and augmentation run once per batch on `[B, H, W, C]` tensors
   (a gather with `batch_dims=1` does every image's crop at once), not once per
   image, so a CIFAR-10 batch of 128 costs about 2 ms on 2 CPU cores.
-* Augmentation randomness is stateless and keyed on `(seed, batch number)`, so a
-  seeded stream is reproducible even with parallel map calls.
+* Shuffling and augmentation are stateless and keyed on `(seed, pass)` and `(seed, batch
+  number)`, so a seeded stream is reproducible even with parallel map calls, and a resumed run
+  starts it at any batch (its step counter) in well under a second.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from enas_tf2.errors import DataError
 PAD_PIXELS = 4
 # The original's evaluation batch size (spec 9.1: "Eval batches: 100").
 EVAL_BATCH_SIZE = 100
+# Stop value of an endless `Dataset.range`.
+_ENDLESS = 2**62
 
 
 def num_train_batches(num_train: int, batch_size: int) -> int:
@@ -140,24 +143,40 @@ def _random_batches(
     images: np.ndarray,
     labels: np.ndarray,
     batch_size: int,
-    seed: int | None,
+    seed: int,
+    start_batch: int = 0,
 ) -> tf.data.Dataset:
-    """Endless `(index_batch, batch_number)` stream over a shuffled, repeated index range.
+    """Endless `(batch_number, index_batch)` stream from batch `start_batch` on.
 
-    Shuffles indices with a buffer the size of the whole set (a full reshuffle each
-    pass), repeats, and batches with `drop_remainder=True` so every batch has the
-    same static shape; batches may straddle two passes, as the original's stream did.
+    Pass `p` over the set is the stateless permutation keyed on `(seed, p)`; the passes are
+    concatenated and cut into batches of `batch_size` (`drop_remainder`, so every batch has the
+    same static shape; a batch may straddle two passes, as the original's stream did). Because
+    batch `b` depends only on `(seed, b)`, a resumed run starts the stream at its step counter
+    and sees exactly the batches it would have seen: no iterator state to checkpoint, and no
+    replay of the batches before it (at most one pass of indices is skipped).
     """
     num = int(images.shape[0])
     if num == 0 or labels.shape[0] != num:
         raise DataError(f"Cannot stream {num} images with {labels.shape[0]} labels.")
-    return (
-        tf.data.Dataset.range(num)
-        .shuffle(num, seed=seed, reshuffle_each_iteration=True)
-        .repeat()
+    if start_batch < 0:
+        raise DataError(f"start_batch must be non-negative. Received: {start_batch}")
+    first_pass, offset = divmod(int(start_batch) * batch_size, num)
+    seed_tensor = tf.constant(int(seed), tf.int64)
+
+    def one_pass(pass_number: tf.Tensor) -> tf.data.Dataset:
+        # Keys `(seed, -1 - p)`: disjoint from the augmentation's `(seed, batch number >= 0)`.
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(num, dtype=tf.int64), seed=tf.stack([seed_tensor, -1 - pass_number])
+        )
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    batches = (
+        tf.data.Dataset.range(first_pass, _ENDLESS)
+        .flat_map(one_pass)
+        .skip(offset)
         .batch(batch_size, drop_remainder=True)
-        .enumerate()
     )
+    return tf.data.Dataset.zip(tf.data.Dataset.range(int(start_batch), _ENDLESS), batches)
 
 
 def make_train_dataset(
@@ -166,6 +185,7 @@ def make_train_dataset(
     cutout_size: int | None = None,
     seed: int | None = None,
     augment: bool = True,
+    start_batch: int = 0,
 ) -> tf.data.Dataset:
     """The endless, shuffled, augmented training stream (spec 9.1).
 
@@ -180,6 +200,8 @@ def make_train_dataset(
         cutout_size: side of the Cutout square; None = off (as in every script).
         seed: makes shuffling and augmentation reproducible; None = random.
         augment: apply pad / crop / flip.
+        start_batch: the first batch to yield (a resumed run passes its step counter); batch
+            `b`'s images and augmentation depend only on `(seed, b)`.
 
     Returns:
         A dataset of `(images float32 [B, 32, 32, 3], labels int32 [B])` with a
@@ -212,7 +234,7 @@ def make_train_dataset(
         return x, tf.gather(labels, indices)
 
     return (
-        _random_batches(data.train_images, data.train_labels, batch_size, seed)
+        _random_batches(data.train_images, data.train_labels, batch_size, aug_seed, start_batch)
         .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
@@ -259,7 +281,7 @@ def make_eval_dataset(
 
 
 def make_reward_dataset(
-    data: ImageData, batch_size: int, seed: int | None = None
+    data: ImageData, batch_size: int, seed: int | None = None, start_batch: int = 0
 ) -> tf.data.Dataset:
     """Endless random validation minibatches for the controller's reward (no augmentation).
 
@@ -267,6 +289,7 @@ def make_reward_dataset(
         data: split data with a validation split (a search run).
         batch_size: images per batch; every batch is full.
         seed: makes the order reproducible; None = random.
+        start_batch: the first batch to yield (a resumed run passes the number it has read).
 
     Returns:
         A dataset of `(float32 [B, 32, 32, 3], int32 [B])`, static shape, prefetched.
@@ -289,7 +312,7 @@ def make_reward_dataset(
         return _normalize(tf.gather(images, indices), mean, std), tf.gather(labels, indices)
 
     return (
-        _random_batches(data.valid_images, data.valid_labels, batch_size, seed)
+        _random_batches(data.valid_images, data.valid_labels, batch_size, _resolve_seed(seed), start_batch)
         .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )

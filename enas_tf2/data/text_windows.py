@@ -285,8 +285,9 @@ def make_test_dataset(ids: np.ndarray, bptt: int = TEST_BPTT) -> tf.data.Dataset
     return make_window_dataset(batchify(ids, TEST_BATCH_SIZE), bptt, include_remainder=True)
 
 
-def make_random_window_dataset(stream: np.ndarray, bptt: int, seed: int | None = None) -> tf.data.Dataset:
-    """Returns an endless dataset of `(x, y)` windows at uniformly random starts.
+def make_random_window_dataset(stream: np.ndarray, bptt: int, seed: int | None = None,
+                               start: int = 0) -> tf.data.Dataset:
+    """Returns an endless dataset of `(x, y)` windows at uniformly random starts, from window `start` on.
 
     The original's controller reward window (ENAS_SPEC.md 8.6): start `i ~ U{0, ..., batch_len -
     bptt - 1}`, inputs `stream[:, i:i+bptt]`, targets shifted by one; no state carry.
@@ -312,4 +313,5 @@ def make_random_window_dataset(stream: np.ndarray, bptt: int, seed: int | None =
         y = tf.ensure_shape(data[:, start + 1 : start + bptt + 1], [batch_size, bptt])
         return x, y
 
-    return tf.data.Dataset.random(seed=seed).map(slice_window)
+    # Skipping draws only the skipped random numbers (no slicing): a resumed stream opens at once.
+    return tf.data.Dataset.random(seed=seed).skip(start).map(slice_window)

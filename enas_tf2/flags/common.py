@@ -41,6 +41,14 @@ def define_run_flags(program: str, data_path_help: str) -> None:
                          "on one validation batch and write the best to <output_dir>/final_arc.txt (0: skip).")
     flags.DEFINE_integer("eval_every_epochs", 1, "Run the end-of-epoch block (controller phase, evaluation, "
                          "checkpoint) every this many epochs, and after the last.")
+    flags.DEFINE_integer("keep_checkpoints", None, "Newest checkpoints kept in <output_dir>/checkpoints (default: "
+                         "the original's, 2 for CIFAR-10 and PTB final runs, 5 for PTB searches).")
+    flags.DEFINE_float("checkpoint_every_mins", 10.0, "Also save a checkpoint inside an epoch (or a controller phase) "
+                       "once this many minutes passed since the last one (0: only around evaluations). SIGTERM and "
+                       "SIGINT save at the next step anyway.")
+    flags.DEFINE_boolean("deterministic", False, "tf.config.experimental.enable_op_determinism(): bit-exact reruns "
+                         "and resumes also with GPU kernels that are otherwise nondeterministic (slower; CPU runs are "
+                         "exact without it).")
     flags.DEFINE_integer("max_steps", None, "Stop at this global step if it comes before --num_epochs (a short try; "
                          "evaluation, checkpoint and derivation or the final evaluation still run at the stop).")
 

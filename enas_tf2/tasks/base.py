@@ -17,7 +17,7 @@ lines. Everything else is generic and written once:
 The run calls a task in this order: `load_data()` (before the output folder is touched, so bad
 data deletes nothing); inside the strategy's scope `prepare()`, `build_child()`, for a search
 `build_controller()` and `reward_batches()`, then `build_child_trainer(...)`; `checkpoint_items()`.
-The loop then calls `epoch_inputs(epoch)` per epoch, `child_log(...)` on logging steps and, per
+The loop then calls `epoch_inputs(epoch, start)` per epoch, `child_log(...)` on logging steps and, per
 end-of-epoch block, `epoch_results()`, `evaluate()` and `before_checkpoint()`; a final run ends
 with `finish_final(results)`, a search with the derivation.
 
@@ -189,11 +189,13 @@ class Task(abc.ABC):
         """The nominal child steps of one epoch (the run lasts `num_epochs` times this many)."""
 
     @abc.abstractmethod
-    def epoch_inputs(self, epoch: int) -> Iterable[tuple]:
-        """The arguments of each `train_step` call of epoch `epoch` (0-based), in order.
+    def epoch_inputs(self, epoch: int, start: int = 0) -> Iterable[tuple]:
+        """The arguments of each `train_step` call of epoch `epoch` (0-based) from step `start` on, in order.
 
-        A sized iterable (a list, a `tf.data.Dataset` of known length) gives the progress bar
-        its length.
+        `start > 0` when a run resumes inside the epoch: the inputs must be those the
+        uninterrupted run would have used for its steps `start, start + 1, ...` (the loop
+        restores every variable of `checkpoint_items` first). A sized iterable (a list, a
+        `tf.data.Dataset` of known length) gives the progress bar its length.
         """
 
     def schedule_log(self, total_steps: int) -> str | None:

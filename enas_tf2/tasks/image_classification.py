@@ -25,6 +25,7 @@ from enas_tf2.controllers.macro import MacroController
 from enas_tf2.controllers.micro import MicroController
 from enas_tf2.controllers.trainer import ReplicaRewards
 from enas_tf2.data import image_pipeline, image_sources, images
+from enas_tf2.data.streams import ResumableStream
 from enas_tf2.errors import DataError, FlagError
 from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet
 from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet
@@ -34,12 +35,13 @@ from enas_tf2.train.optimizers import MomentumSGD
 from enas_tf2.train.schedules import CosineRestartsPerEpoch, StaircaseDecayPerEpoch
 
 
-def build_child_network(config: ImageChildConfig, static_arc: arch.MacroArc | arch.MicroArc | None = None
-                        ) -> keras.Model:
+def build_child_network(config: ImageChildConfig, static_arc: arch.MacroArc | arch.MicroArc | None = None,
+                        seed: int = 0) -> keras.Model:
     """The built child network of `config`: a supernet without a fixed arc, else the fixed network.
 
     `static_arc` builds the supernet with only that architecture's ops (no `switch_case`): the
-    network the benchmark compares the supernet's step with.
+    network the benchmark compares the supernet's step with. `seed` keys the micro final
+    network's stateless drop-path masks.
     """
     shape = (None, config.image_size, config.image_size, config.channels)
     if config.space == "micro":
@@ -48,7 +50,7 @@ def build_child_network(config: ImageChildConfig, static_arc: arch.MacroArc | ar
                 config.fixed_arc, config.num_layers, config.out_filters, keep_prob=config.keep_prob,
                 drop_path_keep_prob=config.drop_path_keep_prob, total_steps=config.total_steps,
                 use_aux_heads=config.use_aux_heads, num_classes=config.num_classes, image_size=config.image_size,
-                name="child",
+                drop_path_seed=seed, name="child",
             )
         else:
             model = MicroSupernet(
@@ -147,9 +149,8 @@ class ImageClassificationTask(Task):
     def prepare(self, strategy: tf.distribute.Strategy) -> None:
         self.strategy = strategy
         data, seed = self.data, self.run_config.seed
-        self.train_dataset = image_pipeline.make_train_dataset(
-            data, self.config.data.batch_size, cutout_size=self.config.data.cutout_size, seed=seed
-        )
+        # Shuffles and augmentation are keyed on (seed, batch number): a resumed run starts at its step.
+        self.train_seed = image_pipeline._resolve_seed(seed)  # pylint: disable=protected-access
         self.eval_datasets = {"test": image_pipeline.make_eval_dataset(data.test_images, data.test_labels, data)}
         if self.search:
             self.eval_datasets = {
@@ -160,7 +161,7 @@ class ImageClassificationTask(Task):
     # -- networks and steps -----------------------------------------------------------------
 
     def build_child(self) -> keras.Model:
-        return build_child_network(self.child_config)
+        return build_child_network(self.child_config, seed=getattr(self, "train_seed", 0))
 
     def trained_params(self, child: keras.Model) -> int:
         return count_params(optimized_variables(child, self.config.training.train_aux_head))
@@ -180,19 +181,25 @@ class ImageClassificationTask(Task):
             name="controller",
         )
 
-    def reward_batches(self):
+    def reward_batches(self) -> ResumableStream:
         # Minibatches for the controller's rewards and, on one device, the printed arcs.
-        return iter(image_pipeline.make_reward_dataset(self.data, self.config.data.batch_size, seed=self.run_config.seed))
+        data, batch_size, seed = self.data, self.config.data.batch_size, self.run_config.seed
+        return ResumableStream(
+            lambda start: image_pipeline.make_reward_dataset(data, batch_size, seed=seed, start_batch=start),
+            name="reward_batches",
+        )
 
     def replica_rewards(self, strategy: tf.distribute.Strategy, trainer: Callable[[], ImageChildTrainer]):
         """With several replicas: reward minibatches of `--batch_size` for each replica in every round."""
         replicas = distribute.num_replicas(strategy)
         if replicas == 1:
             return None
-        dataset = image_pipeline.make_reward_dataset(self.data, self.config.data.batch_size * replicas,
-                                                     seed=self.run_config.seed)
-        return ReplicaRewards(iter(distribute.distributed_dataset(strategy, dataset)),
-                              lambda *args: trainer().score_batch(*args))
+        data, batch_size, seed = self.data, self.config.data.batch_size * replicas, self.run_config.seed
+        stream = ResumableStream(
+            lambda start: image_pipeline.make_reward_dataset(data, batch_size, seed=seed, start_batch=start),
+            name="replica_reward_batches", wrap=lambda dataset: distribute.distributed_dataset(strategy, dataset),
+        )
+        return ReplicaRewards(stream, lambda *args: trainer().score_batch(*args))
 
     def learning_rate(self) -> keras.optimizers.schedules.LearningRateSchedule:
         training = self.config.training
@@ -217,11 +224,19 @@ class ImageClassificationTask(Task):
     def steps_per_epoch(self) -> int:
         return self.num_train_batches
 
-    def epoch_inputs(self, epoch: int) -> list[tuple]:
-        # One endless iterator over the whole run: batches straddle epochs, as the original's stream.
+    def train_dataset(self, start_batch: int = 0) -> tf.data.Dataset:
+        """The endless training stream from batch `start_batch` on (`image_pipeline.make_train_dataset`)."""
+        data_config = self.config.data
+        return image_pipeline.make_train_dataset(self.data, data_config.batch_size, cutout_size=data_config.cutout_size,
+                                                 seed=self.train_seed, start_batch=start_batch)
+
+    def epoch_inputs(self, epoch: int, start: int = 0) -> list[tuple]:
+        # One endless iterator over the whole run: batches straddle epochs, as the original's stream. It
+        # opens at the run's global step, so a resumed run reads the batches the uninterrupted one would.
         if self._train_iterator is None:
-            self._train_iterator = iter(distribute.distributed_dataset(self.strategy, self.train_dataset))
-        return [(self._train_iterator,)] * self.num_train_batches
+            dataset = self.train_dataset(epoch * self.num_train_batches + start)
+            self._train_iterator = iter(distribute.distributed_dataset(self.strategy, dataset))
+        return [(self._train_iterator,)] * (self.num_train_batches - start)
 
     def child_log(self, epoch: int, step: int, values: Mapping[str, Any]) -> tuple[str, dict[str, float]]:
         batch_size = self.config.data.batch_size

@@ -34,6 +34,7 @@ from enas_tf2.controllers.ptb import PtbController
 from enas_tf2.controllers.trainer import ReplicaRewards
 from enas_tf2.data import ptb as ptb_data
 from enas_tf2.data import text_windows
+from enas_tf2.data.streams import ResumableStream
 from enas_tf2.errors import FlagError, TrainingError
 from enas_tf2.spaces.rnn import PtbNetwork, PtbSupernet
 from enas_tf2.tasks.base import ArcSampler, Metric, Task, count_params
@@ -146,16 +147,19 @@ class LanguageModelTask(Task):
             temperature=config.controller.temperature, name="controller",
         )
 
-    def _reward_dataset(self) -> tf.data.Dataset:
+    def _reward_dataset(self, start: int = 0) -> tf.data.Dataset:
+        """The endless reward windows from window number `start` on."""
         valid_stream = text_windows.batchify(self.data.valid, self.config.batch_size)
         if self.config.ptb_impl == "enas_lm":  # the next in-order validation window (ENAS_PTB_SPEC.md 1.11)
-            return text_windows.make_window_dataset(valid_stream, VALID_BPTT).repeat()
+            windows = text_windows.make_window_dataset(valid_stream, VALID_BPTT)
+            return windows.repeat().skip(start % int(windows.cardinality()))
         # A random validation window (ENAS_SPEC.md 8.6).
-        return text_windows.make_random_window_dataset(valid_stream, VALID_BPTT, seed=self.run_config.seed)
+        return text_windows.make_random_window_dataset(valid_stream, VALID_BPTT, seed=self.run_config.seed,
+                                                       start=start)
 
-    def reward_batches(self):
+    def reward_batches(self) -> ResumableStream:
         # The controller's rewards on one device, and the printed cells' windows.
-        return iter(self._reward_dataset())
+        return ResumableStream(self._reward_dataset, name="reward_batches")
 
     def replica_rewards(self, strategy: tf.distribute.Strategy, trainer: Callable[[], LanguageModelTrainer]):
         """With several replicas: one reward window per replica in every round, in the windows' order."""
@@ -163,9 +167,11 @@ class LanguageModelTask(Task):
         if replicas == 1:
             return None
         # Windows j*N .. j*N + N-1 form round j; replica r takes window j*N + r, as one device takes them in turn.
-        rounds = self._reward_dataset().batch(replicas, drop_remainder=True)
-        return ReplicaRewards(iter(distribute.distributed_dataset(strategy, rounds)),
-                              lambda x, y, arc: trainer().score_batch(x[0], y[0], arc))
+        stream = ResumableStream(
+            lambda start: self._reward_dataset(start * replicas).batch(replicas, drop_remainder=True),
+            name="replica_reward_batches", wrap=lambda dataset: distribute.distributed_dataset(strategy, dataset),
+        )
+        return ReplicaRewards(stream, lambda x, y, arc: trainer().score_batch(x[0], y[0], arc))
 
     def learning_rate(self):
         config = self.config
@@ -199,7 +205,9 @@ class LanguageModelTask(Task):
         self.valid_history = tf.Variable(tf.zeros([0]), shape=tf.TensorShape([None]), trainable=False,
                                          name="valid_history")
         self.best_valid_ppl = tf.Variable(np.inf, dtype=tf.float32, trainable=False, name="best_valid_ppl")
-        items = dict(child_rng=trainer.rng, valid_history=self.valid_history, best_valid_ppl=self.best_valid_ppl)
+        # The carried state and the epoch's running CE too: a run saved inside an epoch resumes there.
+        items = dict(child_rng=trainer.rng, valid_history=self.valid_history, best_valid_ppl=self.best_valid_ppl,
+                     train_state=trainer.state, epoch_ce_sum=trainer.epoch_ce_sum, epoch_steps=trainer.epoch_steps)
         if trainer.average is not None:
             items["weight_average"] = trainer.average
         return items
@@ -209,13 +217,19 @@ class LanguageModelTask(Task):
     def steps_per_epoch(self) -> int:
         return self.nominal_batches
 
-    def epoch_inputs(self, epoch: int) -> tf.data.Dataset:
-        """Pass `epoch` over the training stream, from a zeroed state."""
-        self.trainer.reset_state()
-        self.trainer.reset_epoch_stats()
-        return text_windows.make_window_dataset(
+    def epoch_inputs(self, epoch: int, start: int = 0) -> tf.data.Dataset:
+        """Pass `epoch` over the training stream from window `start`; a new pass starts from a zeroed state.
+
+        The windows of a pass depend only on `(seed, epoch)`; a pass resumed at window `start`
+        keeps the restored carried state and running CE.
+        """
+        if start == 0:
+            self.trainer.reset_state()
+            self.trainer.reset_epoch_stats()
+        windows = text_windows.make_window_dataset(
             self.train_stream, self.config.bptt, random_len=self.config.random_bptt, seed=self.window_seed, epoch=epoch
         )
+        return windows.skip(start) if start else windows
 
     def schedule_log(self, total_steps: int) -> str:
         config = self.config

@@ -91,7 +91,7 @@ class LanguageModelTrainer:
         sample_arc: search mode: returns a fresh flat int32 arc (the controller's sampler);
             None in final mode.
         arc_format: the flat arc's encoding ("enas_lm" or "original"), search mode only.
-        seed: seed of the generator behind `reset_state_prob`.
+        seed: seed of the generator behind the dropout masks and `reset_state_prob`.
         jit_compile: XLA-compile the steps (not the distributed training step).
         strategy: the `tf.distribute` strategy the model was built under. With several replicas
             each training window's `B` rows are split among them (each replica carries the state
@@ -207,7 +207,8 @@ class LanguageModelTrainer:
         if self.config.reset_state_prob > 0:
             reset = self.rng.uniform([]) < self.config.reset_state_prob
             state = tf.where(reset, tf.zeros_like(state), state)
-        return arc, state, self.model.sample_masks(x)
+        # Stateless masks from the checkpointed generator: a resumed run draws the same ones.
+        return arc, state, self.model.sample_masks(x, seed=self.rng.make_seeds(1)[:, 0])
 
     def _set_learning_rate(self, length: tf.Tensor) -> tf.Tensor:
         """Sets the optimizer's LR for this step (enas_lm scales it by `len / bptt`); returns it."""

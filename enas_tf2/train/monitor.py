@@ -59,6 +59,12 @@ class Monitor:
         self.progress_bar = sys.stdout.isatty() if progress_bar is None else progress_bar
         self._progbar: keras.utils.Progbar | None = None
 
+    def write_to_log_file(self, line: str) -> None:
+        """A line in `<output_dir>/stdout` only (not on the terminal)."""
+        record = std_logging.LogRecord("enas_tf2", std_logging.ERROR, __file__, 0, line, None, None)
+        self._file_handler.emit(record)
+        self._file_handler.flush()
+
     def minutes(self) -> float:
         return (time.time() - self.start_time) / 60.0
 

@@ -103,24 +103,31 @@ class Search:
         )
         return derivation
 
-    def end_of_epoch(self, epoch: int, step: int) -> None:
-        """The controller phase after epoch `epoch`, when it is due (spec 6.6)."""
+    def end_of_epoch(self, epoch: int, step: int, start: int = 0) -> None:
+        """The controller phase after epoch `epoch`, when it is due (spec 6.6); `start` updates were done."""
         if epoch % self.config.controller_train_every == 0:
-            self.controller_phase(epoch, step)
+            self.controller_phase(epoch, step, start)
 
-    def controller_phase(self, epoch: int, step: int) -> None:
-        """Controller updates, then the 10 printed architectures."""
+    def controller_phase(self, epoch: int, step: int, start: int = 0) -> None:
+        """Controller updates (from update `start` of the phase on, after a resume), then the 10 printed architectures.
+
+        After each update the loop may save (by time, or at a signal) and stop; the printed
+        architectures are short and run to the end before the next save.
+        """
         config, task = self.config, self.task
-        logging.info("%s", task.controller_phase_log(epoch))
+        logging.info("%s%s", task.controller_phase_log(epoch), f" (resumed after update {start})" if start else "")
         # Read the update counter once: fetching it after every update would wait for each step.
         first_step = int(self.controller.optimizer.iterations.numpy()) + 1
-        for ctrl_step in range(first_step, first_step + config.controller_train_steps):
+        for done, ctrl_step in enumerate(range(first_step, first_step + config.controller_train_steps - start),
+                                         start=start + 1):
             logs = self.controller.train_step()
             if ctrl_step % config.controller_log_every == 0:
                 learning_rate = float(self.controller.optimizer.learning_rate.numpy())
                 line, scalars = task.controller_log(ctrl_step, to_python(logs), learning_rate, self.monitor.minutes())
                 logging.info("%s", line)
                 self.monitor.scalars(ctrl_step, scalars, prefix="controller")
+            if done < config.controller_train_steps:
+                self.loop.after_hook_step(done)
         logging.info("Here are %d %s", NUM_PRINTED_ARCS, task.arc_noun)
         rows = []
         for _ in range(NUM_PRINTED_ARCS):
@@ -140,6 +147,8 @@ class Search:
         logging.info("Deriving the final %s: %d samples scored on %s", self._arc_name, num, task.derive_noun)
         best_arc, best_reward, metrics = None, -np.inf, []
         for _ in range(num):
+            # The last checkpoint is the state before the derivation: a stop here loses nothing.
+            self.loop.stop_if_requested()
             arc = self.controller.sample_arc()["arc"]
             reward = float(self.child.score_arc(inputs, targets, arc).numpy())
             metrics.append(task.metric.from_reward(reward))

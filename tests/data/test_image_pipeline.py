@@ -155,3 +155,19 @@ def test_reward_dataset_draws_only_from_valid_images():
 def test_reward_dataset_without_valid_split_raises():
     with pytest.raises(DataError, match="needs a validation split"):
         image_pipeline.make_reward_dataset(fake_image_data(num_valid=0), 4)
+
+
+def test_a_stream_started_at_batch_k_is_the_full_stream_from_k_on():
+    # 20 images in batches of 6: batches straddle passes; a resumed run starts at its step counter.
+    data = fake_image_data(num_train=20, num_valid=14)
+    full = [(x.numpy(), y.numpy()) for x, y in image_pipeline.make_train_dataset(data, 6, seed=5).take(12)]
+    for start in (1, 3, 7):
+        resumed = [(x.numpy(), y.numpy()) for x, y in
+                   image_pipeline.make_train_dataset(data, 6, seed=5, start_batch=start).take(12 - start)]
+        for (x, y), (x_full, y_full) in zip(resumed, full[start:]):
+            np.testing.assert_array_equal(y, y_full)
+            np.testing.assert_array_equal(x, x_full)  # the same crops and flips too
+    rewards = [y.numpy() for _, y in image_pipeline.make_reward_dataset(data, 4, seed=2).take(9)]
+    later = [y.numpy() for _, y in image_pipeline.make_reward_dataset(data, 4, seed=2, start_batch=5).take(4)]
+    for y, y_full in zip(later, rewards[5:]):
+        np.testing.assert_array_equal(y, y_full)

@@ -105,8 +105,8 @@ class ToyRegressionTask(Task):
     def steps_per_epoch(self):
         return 4
 
-    def epoch_inputs(self, epoch):
-        return list(self._batches())
+    def epoch_inputs(self, epoch, start=0):
+        return list(self._batches())[start:]
 
     def evaluate(self, epoch, step):
         x, y = self.derive_batch()

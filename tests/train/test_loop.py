@@ -44,9 +44,9 @@ class TinyImageTask(Task):
     def steps_per_epoch(self) -> int:
         return 2
 
-    def epoch_inputs(self, epoch: int):
+    def epoch_inputs(self, epoch: int, start: int = 0):
         dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels)).batch(4, drop_remainder=True)
-        return [(batch,) for batch in dataset]
+        return [(batch,) for batch in dataset][start:]
 
     def evaluate(self, epoch: int, step: int) -> dict[str, float]:
         self.evaluated.append((epoch, step))
@@ -76,7 +76,9 @@ def test_finite_run_saves_a_checkpoint_per_epoch(tmp_path):
     assert set(results) == {"test_accuracy"}
     assert int(state.epoch) == 2 and int(state.global_step) == 4
     assert task.evaluated == [(1, 2), (2, 4)]
+    # One checkpoint before each evaluation and one after it.
     assert state.manager.latest_checkpoint.endswith("ckpt-4")
+    assert int(tf.train.load_variable(state.manager.latest_checkpoint, "global_step/.ATTRIBUTES/VARIABLE_VALUE")) == 4
 
 
 def test_max_steps_stops_inside_an_epoch_and_still_evaluates(tmp_path):

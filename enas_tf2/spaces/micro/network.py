@@ -37,6 +37,8 @@ class MicroFixedCell(keras.layers.Layer):
         num_cells: `num_layers + 2`.
         drop_path_keep_prob: `--child_drop_path_keep_prob` (1.0: no drop path).
         total_steps: `S` of the drop-path schedule.
+        drop_path_seed: the drop-path masks are stateless, keyed on `(seed, step, cell, op)`, so a
+            resumed run draws the same masks as an uninterrupted one.
     """
 
     def __init__(
@@ -50,9 +52,11 @@ class MicroFixedCell(keras.layers.Layer):
         num_cells: int = 1,
         drop_path_keep_prob: float = 1.0,
         total_steps: int = 1,
+        drop_path_seed: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.drop_path_seed = int(drop_path_seed)
         self.filters = filters
         self.cell = cell
         self.reduction = reduction
@@ -99,12 +103,15 @@ class MicroFixedCell(keras.layers.Layer):
         nodes = [prev_prev, self.base_conv(prev, training=training)]
         use_drop_path = training and self.drop_path_keep_prob < 1.0
         if use_drop_path:
-            keep_prob = drop_path_keep_prob(
-                self.cell_index,
-                self.num_cells,
-                tf.zeros([], tf.int64) if step is None else step,
-                self.total_steps,
-                self.drop_path_keep_prob,
+            step = tf.zeros([], tf.int64) if step is None else tf.cast(step, tf.int64)
+            keep_prob = drop_path_keep_prob(self.cell_index, self.num_cells, step, self.total_steps,
+                                            self.drop_path_keep_prob)
+            # Each replica of a distributed step drops its own examples' paths.
+            replica = tf.distribute.get_replica_context()
+            replica_id = 0 if replica is None else replica.replica_id_in_sync_group
+            cell_seed = tf.random.experimental.stateless_fold_in(
+                tf.stack([tf.constant(self.drop_path_seed, tf.int64), step]),
+                tf.cast(replica_id, tf.int64) * 1000 + self.cell_index,
             )
         for block, values in enumerate(self.cell.blocks):
             outputs = []
@@ -112,7 +119,7 @@ class MicroFixedCell(keras.layers.Layer):
                 layer = self.ops[2 * block + slot]
                 x = layer(nodes[values[2 * slot]], training=training)
                 if use_drop_path and self.drops_path[2 * block + slot]:
-                    x = drop_path(x, keep_prob)
+                    x = drop_path(x, keep_prob, seed=tf.random.experimental.stateless_fold_in(cell_seed, 2 * block + slot))
                 outputs.append(x)
             nodes.append(outputs[0] + outputs[1])
         reductions = iter(self.loose_reductions)
@@ -141,6 +148,7 @@ class MicroNetwork(MicroBase):
         num_layers: `--child_num_layers` (cells = num_layers + 2).
         out_filters: `F` of the first cells.
         keep_prob: dropout keep probability before the classifier.
+        drop_path_seed: key of the stateless drop-path masks (`MicroFixedCell`).
         drop_path_keep_prob: keep probability the last cell reaches at the end
             of training (1.0: no drop path).
         total_steps: `S = num_epochs * num_train_batches` of the schedule.
@@ -168,6 +176,7 @@ class MicroNetwork(MicroBase):
         use_aux_heads: bool = False,
         num_classes: int = 10,
         image_size: int = 32,
+        drop_path_seed: int = 0,
         **kwargs,
     ):
         fixed_arc.validate()
@@ -197,6 +206,7 @@ class MicroNetwork(MicroBase):
                 num_cells=self.num_cells,
                 drop_path_keep_prob=drop_path_keep_prob,
                 total_steps=total_steps,
+                drop_path_seed=drop_path_seed,
                 name=f"cell_{cell_index}",
             )
             self.cells.append(cell)

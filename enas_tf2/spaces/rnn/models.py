@@ -140,8 +140,12 @@ class _PtbLanguageModel(keras.Model):
         """
         return tf.zeros([batch_size, self.hidden_size], tf.float32)
 
-    def sample_masks(self, tokens: tf.Tensor) -> dict[str, tf.Tensor]:
+    def sample_masks(self, tokens: tf.Tensor, seed: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """Fresh dropout masks for one training window of `tokens` (int32 `[B, T]`).
+
+        `seed` (int64 `[2]`) makes them stateless: each mask gets its own seed split from it, so
+        a trainer that draws the seed from a checkpointed generator resumes with the same masks.
+        Without it, TensorFlow's global stateful generator draws them.
 
         Keys (only those whose rate is positive): enas_lm `"embedding_rows"` `[V]`,
         `"embedding"` `[B, 1, H]`; original `"words"` `[B, T]`; both `"input"` `[B, H]`,
@@ -151,24 +155,25 @@ class _PtbLanguageModel(keras.Model):
         """
         rates, hidden = self.dropout_rates, self.hidden_size
         batch = tf.shape(tokens)[0]
+        seeds = iter([None] * 7 if seed is None else tf.unstack(tf.random.experimental.stateless_split(seed, 7)))
         masks = {}
         if rates["drop_e"] > 0:
             if self.ptb_impl == "enas_lm":
-                masks["embedding_rows"] = dropout_lib.embedding_row_mask(self.vocab_size, rates["drop_e"])
+                masks["embedding_rows"] = dropout_lib.embedding_row_mask(self.vocab_size, rates["drop_e"], next(seeds))
             else:
-                masks["words"] = dropout_lib.word_dropout_mask(tokens, rates["drop_e"])
+                masks["words"] = dropout_lib.word_dropout_mask(tokens, rates["drop_e"], next(seeds))
         if rates["drop_i"] > 0:
-            masks["embedding"] = dropout_lib.locked_dropout_mask(batch, hidden, rates["drop_i"])
+            masks["embedding"] = dropout_lib.locked_dropout_mask(batch, hidden, rates["drop_i"], next(seeds))
         if rates["drop_x"] > 0:
-            masks["input"] = dropout_lib.locked_dropout_mask(batch, hidden, rates["drop_x"])[:, 0]
+            masks["input"] = dropout_lib.locked_dropout_mask(batch, hidden, rates["drop_x"], next(seeds))[:, 0]
         if rates["drop_l"] > 0:
-            masks["recurrent"] = dropout_lib.locked_dropout_mask(batch, hidden, rates["drop_l"])[:, 0]
+            masks["recurrent"] = dropout_lib.locked_dropout_mask(batch, hidden, rates["drop_l"], next(seeds))[:, 0]
         if rates["drop_o"] > 0:
-            masks["output"] = dropout_lib.locked_dropout_mask(batch, hidden, rates["drop_o"])
+            masks["output"] = dropout_lib.locked_dropout_mask(batch, hidden, rates["drop_o"], next(seeds))
         if rates["drop_w"] > 0:
-            masks["weight_prev"] = dropout_lib.dropout_mask([hidden, 2 * hidden], rates["drop_w"])
+            masks["weight_prev"] = dropout_lib.dropout_mask([hidden, 2 * hidden], rates["drop_w"], next(seeds))
             masks["weight_nodes"] = dropout_lib.dropout_mask(
-                [max(self.num_nodes - 1, 0), hidden, 2 * hidden], rates["drop_w"]
+                [max(self.num_nodes - 1, 0), hidden, 2 * hidden], rates["drop_w"], next(seeds)
             )
         return masks
 
