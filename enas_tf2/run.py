@@ -17,22 +17,26 @@ from __future__ import annotations
 import contextlib
 import os
 
-import tensorflow as tf
-
 import keras
+import tensorflow as tf
 from absl import logging
 
 from enas_tf2 import distribute, run_record
 from enas_tf2.controllers.trainer import ControllerTrainer
-from enas_tf2.tasks.base import Task, count_params
-from enas_tf2.train.loop import LoopConfig, TrainingLoop
 from enas_tf2.data.streams import ResumableStream
-from enas_tf2.errors import EnasError
+from enas_tf2.errors import EnasError, FlagError
+from enas_tf2.tasks.base import Task, count_params
 from enas_tf2.train.interrupt import RunInterrupted, StopSignals
+from enas_tf2.train.loop import LoopConfig, TrainingLoop
 from enas_tf2.train.monitor import Monitor
-from enas_tf2.train.search import Search, SearchConfig
 from enas_tf2.train.run_lock import LOCK_FILE, RunLock
-from enas_tf2.train.state import CheckpointMismatchError, RunState, check_output_dir, prepare_output_dir
+from enas_tf2.train.search import Search, SearchConfig
+from enas_tf2.train.state import (
+    CheckpointMismatchError,
+    RunState,
+    check_output_dir,
+    prepare_output_dir,
+)
 
 
 def log_flags(flags: dict) -> None:
@@ -85,6 +89,16 @@ def _restore(state: RunState, output_dir: str, flags: dict) -> str | None:
         ) from None
 
 
+def _built(build):
+    """`build()`; a network the flags cannot build is a `FlagError` (before anything is deleted)."""
+    try:
+        return build()
+    except EnasError:
+        raise
+    except ValueError as error:
+        raise FlagError(f"These flags build no network: {error}") from None
+
+
 def run(task: Task, stop: StopSignals | None = None) -> dict | None:
     """Runs `task` to the end (resuming from `--output_dir` when it holds a checkpoint).
 
@@ -117,16 +131,16 @@ def run(task: Task, stop: StopSignals | None = None) -> dict | None:
     scope = contextlib.ExitStack()
     scope.enter_context(strategy.scope())
     lock = monitor = None
-    stop = stop or StopSignals()
+    stop = stop or StopSignals(enabled=config.distribution != "multi_worker")
     try:
         # Models, optimizers, controller and steps are built in the strategy's scope (their variables
         # are mirrored); the loop's counters are plain variables made after it.
         task.prepare(strategy)
-        child = task.build_child()
+        child = _built(task.build_child)
         trackables = dict(child=child)
         controller_trainer = reward_batches = trainer = controller = replica_rewards = None
         if task.search:
-            controller = task.build_controller()
+            controller = _built(task.build_controller)
             reward_batches = task.reward_batches()
             replica_rewards = task.replica_rewards(strategy, lambda: trainer)
             controller_trainer = ControllerTrainer.from_config(
@@ -161,8 +175,8 @@ def run(task: Task, stop: StopSignals | None = None) -> dict | None:
         distribute.log_replicas(strategy, config.distribution, *task.batch_log(), config.jit_compile)
         logging.info("%s", task.data_log())
         if restored:
-            logging.info("Resumed from %s at %s (epoch %d, step %d)", restored, state.position(), int(state.epoch),
-                         int(state.global_step))
+            logging.info("Resumed from %s at epoch %d, step %d (%s)", restored, int(state.epoch),
+                         int(state.global_step), state.position())
         if record is not None:
             run_record.write_run_record(output_dir, record)
         task.write_run_files(output_dir)

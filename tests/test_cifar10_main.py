@@ -2,24 +2,20 @@
 
 Each run is a subprocess (fresh absl flags, as a user runs it): a tiny macro
 search that must leave TensorBoard events, a checkpoint and final_arc.txt; a
-final run of the derived architecture; a search killed with SIGKILL mid-run and
-resumed by rerunning the same command; and the errors users meet.
+final run of the derived architecture; and the errors users meet (stops, kills and
+resumes are in `test_resume.py` and `test_resume_main.py`).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import tensorflow as tf
+from fake_cifar import write_fake_cifar
+from runs import event_tags, run_main
 
 from enas_tf2 import arch
-from fake_cifar import write_fake_cifar
-from runs import REPO, event_tags, run_main
 
 TINY_SEARCH = [
     "--search_for=macro",
@@ -84,38 +80,6 @@ def test_tiny_search_writes_events_checkpoint_and_final_arc_then_final_trains_it
     final_log = (final_dir / "stdout").read_text()
     assert "test_accuracy" in final_log and "valid_accuracy" not in final_log
     assert "eval/test_accuracy" in event_tags(final_dir)
-
-
-@pytest.mark.slow
-def test_killed_search_resumes_from_its_checkpoint(data_dir, tmp_path):
-    output_dir = tmp_path / "run"
-    args = TINY_SEARCH + [f"--data_path={data_dir}", f"--output_dir={output_dir}", "--num_epochs=40", "--derive_samples=0"]
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen([sys.executable, "-m", "enas_tf2.cifar10_main", *args], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint_dir = output_dir / "checkpoints"
-    deadline = time.time() + 180
-    while tf.train.latest_checkpoint(str(checkpoint_dir)) is None:
-        assert process.poll() is None, "the search ended before writing a checkpoint"
-        assert time.time() < deadline, "no checkpoint after 180 s"
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    saved = tf.train.latest_checkpoint(str(checkpoint_dir))
-    saved_step = int(saved.rsplit("-", 1)[1])
-    reader = tf.train.load_checkpoint(saved)
-    saved_epoch = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
-    assert saved_epoch >= 1
-
-    # Rerunning the same command (with fewer epochs so it ends soon) continues from it.
-    resume_epochs = saved_epoch + 1
-    args[args.index("--num_epochs=40")] = f"--num_epochs={resume_epochs}"
-    run_main(args)
-    log = (output_dir / "stdout").read_text()
-    assert f"Resumed from {saved} at epoch {saved_epoch}, step {saved_step}" in log
-    latest = tf.train.latest_checkpoint(str(checkpoint_dir))
-    steps_per_epoch = saved_step // saved_epoch
-    assert int(latest.rsplit("-", 1)[1]) == saved_step + steps_per_epoch
 
 
 def test_missing_data_path_fails_fast_and_keeps_the_previous_run(tmp_path):

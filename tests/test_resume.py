@@ -10,10 +10,21 @@ statistics, RNG states, stream positions, counters) and both must derive the sam
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import pytest
 from absl import logging
+from fake_cifar import write_fake_cifar
+from fake_ptb import write_fake_ptb
+from faults import (
+    Killed,
+    assert_same_checkpoint,
+    fault_at_boundary,
+    kill_in_derivation,
+    kill_in_evaluation,
+    run_expecting,
+)
 
 from enas_tf2 import run as run_lib
 from enas_tf2.configs import image as image_config
@@ -22,9 +33,6 @@ from enas_tf2.configs import presets
 from enas_tf2.tasks.image_classification import ImageClassificationTask
 from enas_tf2.tasks.language_model import LanguageModelTask
 from enas_tf2.train.interrupt import RunInterrupted
-from fake_cifar import write_fake_cifar
-from fake_ptb import write_fake_ptb
-from faults import Killed, assert_same_checkpoint, fault_at_boundary, kill_in_derivation, kill_in_evaluation, run_expecting
 
 MACRO_SEARCH = dict(
     search_for="macro", child_num_layers=3, child_out_filters=4, child_num_branches=6, batch_size=16,
@@ -123,3 +131,15 @@ def test_a_ptb_search_stopped_and_killed_at_every_phase_ends_as_the_uninterrupte
     _faulted_chain(lambda: _ptb_task(PTB_SEARCH, ptb_dir, faulted), faulted, search=True)
     assert assert_same_checkpoint(faulted, reference) > 20
     assert (faulted / "final_arc.txt").read_text().splitlines()[0] == (reference / "final_arc.txt").read_text().splitlines()[0]
+
+
+def test_a_resume_with_other_shape_flags_lists_the_flags_that_differ(cifar_dir, tmp_path):
+    from enas_tf2.train.state import CheckpointMismatchError  # pylint: disable=import-outside-toplevel
+
+    output_dir = tmp_path / "run"
+    first = dict(MACRO_SEARCH, num_epochs=1, derive_samples=0)
+    _run(lambda: _image_task(first, cifar_dir, output_dir))
+    before = sorted(os.listdir(output_dir / "checkpoints"))
+    with pytest.raises(CheckpointMismatchError, match=r"cannot resume.*--child_out_filters=8 \(run.json: 4\)"):
+        _run(lambda: _image_task(dict(first, child_out_filters=8), cifar_dir, output_dir))
+    assert sorted(os.listdir(output_dir / "checkpoints")) == before

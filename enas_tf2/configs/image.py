@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any, Mapping
 
 from enas_tf2 import arch
-from enas_tf2.configs.run import resilience_settings, ControllerConfig, RunConfig
+from enas_tf2.configs.run import ControllerConfig, RunConfig, resilience_settings
 from enas_tf2.errors import FlagError
 
 #: Child momentum, hard-wired in the original main (ENAS_SPEC.md 1.3).

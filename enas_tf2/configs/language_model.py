@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from enas_tf2 import arch
 from enas_tf2.configs.presets import PRESETS, PTB_DROPOUT_PRESETS
-from enas_tf2.configs.run import resilience_settings, ControllerConfig, RunConfig
+from enas_tf2.configs.run import ControllerConfig, RunConfig, resilience_settings
 from enas_tf2.errors import ArcError, FlagError
 
 #: The hyperparameters a reference fixes (and the `None` flags take).

@@ -20,7 +20,11 @@ import tensorflow as tf
 from absl import logging
 
 from enas_tf2 import arch, distribute, pictures, run_record
-from enas_tf2.configs.image import CONTROLLER_LSTM_SIZE, ImageChildConfig, ImageClassificationConfig
+from enas_tf2.configs.image import (
+    CONTROLLER_LSTM_SIZE,
+    ImageChildConfig,
+    ImageClassificationConfig,
+)
 from enas_tf2.controllers.macro import MacroController
 from enas_tf2.controllers.micro import MicroController
 from enas_tf2.controllers.trainer import ReplicaRewards

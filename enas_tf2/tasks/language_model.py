@@ -38,7 +38,11 @@ from enas_tf2.data.streams import ResumableStream
 from enas_tf2.errors import FlagError, TrainingError
 from enas_tf2.spaces.rnn import PtbNetwork, PtbSupernet
 from enas_tf2.tasks.base import ArcSampler, Metric, Task, count_params
-from enas_tf2.tasks.lm_trainer import REWARD_CONSTANT, LanguageModelTrainConfig, LanguageModelTrainer
+from enas_tf2.tasks.lm_trainer import (
+    REWARD_CONSTANT,
+    LanguageModelTrainConfig,
+    LanguageModelTrainer,
+)
 from enas_tf2.train.schedules import StaircaseDecayPerEpoch
 
 #: Validation windows are 35 long in both references, whatever the training BPTT.

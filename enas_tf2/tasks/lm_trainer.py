@@ -32,13 +32,13 @@ import tensorflow as tf
 
 from enas_tf2 import distribute
 from enas_tf2.errors import FlagError
-from enas_tf2.train.weight_average import WeightAverage
 from enas_tf2.spaces.rnn import (
-    ptb_arc_rows_from_flat,
     activation_regularizer,
+    ptb_arc_rows_from_flat,
     slowness_regularizer,
     token_cross_entropy,
 )
+from enas_tf2.train.weight_average import WeightAverage
 
 #: Dropout masks with one row per batch row (`PtbNetwork.sample_masks`): each replica takes its rows.
 BATCH_MASKS = frozenset({"words", "embedding", "input", "recurrent", "output"})

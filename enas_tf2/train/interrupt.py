@@ -34,13 +34,16 @@ class RunInterrupted(Exception):
 class StopSignals:
     """A context in which SIGTERM and SIGINT request a clean stop instead of killing the process.
 
-    Outside the main thread (signals cannot be caught there) it does nothing.
+    Outside the main thread (signals cannot be caught there), or with `enabled=False` (under
+    `multi_worker`, where one worker stopping alone would leave the others waiting in a
+    collective), it does nothing.
 
     Attributes:
         signum: the signal received first, or None.
     """
 
-    def __init__(self):
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
 
@@ -69,7 +72,7 @@ class StopSignals:
             sys.stderr.flush()
 
     def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():
+        if self.enabled and threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self

@@ -29,8 +29,8 @@ from absl import logging
 
 from enas_tf2.errors import TrainingError
 from enas_tf2.tasks.base import ChildTrainer, Task
-from enas_tf2.train.monitor import Monitor, to_python
 from enas_tf2.train.interrupt import RunInterrupted, StopSignals
+from enas_tf2.train.monitor import Monitor, to_python
 from enas_tf2.train.state import RunState, Stage
 
 

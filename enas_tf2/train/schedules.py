@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import keras
 import tensorflow as tf
 

@@ -36,6 +36,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 from absl import logging
+from tensorflow.python.checkpoint import checkpoint_management  # the manager's index, with timestamps
 
 from enas_tf2.errors import FlagError, TrainingError
 
@@ -242,8 +243,11 @@ class RunState:
                 logging.warning("Moved the unreadable checkpoint %s into %s", base, target)
         oldest_first = sorted(good, key=lambda p: int(p.rsplit("-", 1)[1]))
         if oldest_first:
-            tf.compat.v1.train.update_checkpoint_state(
-                self.directory, oldest_first[-1], all_model_checkpoint_paths=oldest_first
+            # With their times, so that the manager still deletes the oldest beyond --keep_checkpoints.
+            checkpoint_management.update_checkpoint_state_internal(
+                self.directory, oldest_first[-1], all_model_checkpoint_paths=oldest_first,
+                all_model_checkpoint_timestamps=[os.path.getmtime(p + ".index") for p in oldest_first],
+                last_preserved_timestamp=0.0,
             )
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=self.max_to_keep)
         if oldest_first and damaged:

@@ -6,17 +6,21 @@ would fail if a layer's weights (batch-norm statistics included) were left out.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from enas_tf2 import arch
 from enas_tf2.controllers.macro import MacroController
 from enas_tf2.controllers.micro import MicroController
 from enas_tf2.controllers.ptb import PtbController
+from enas_tf2.errors import FlagError, TrainingError
 from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet
 from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet
 from enas_tf2.spaces.rnn import PtbNetwork, PtbSupernet
-from enas_tf2.train.state import RunState
+from enas_tf2.train.state import CheckpointMismatchError, RunState, prepare_output_dir
 
 MICRO_ARC = "0 1 1 3 2 0 1 4 1 0 0 2 0 2 1 1"
 
@@ -68,3 +72,91 @@ def test_every_weight_survives_save_and_restore(kind, tmp_path):
     assert len(restored) == len(saved)
     for variable, before, after in zip(fresh.variables, saved, restored):
         np.testing.assert_array_equal(after, before, err_msg=f"{kind}: {variable.path} was not restored")
+
+
+# ----------------------------------------------------------------------------- damaged checkpoints
+
+
+def _three_checkpoints(tmp_path):
+    value = tf.Variable(0.0)
+    state = RunState(str(tmp_path), max_to_keep=3, value=value)
+    paths = []
+    for v in (1.0, 2.0, 3.0):
+        value.assign(v)
+        paths.append(state.save())
+    return paths
+
+
+def _restored_value(tmp_path, max_to_keep=3):
+    value = tf.Variable(-1.0)
+    state = RunState(str(tmp_path), max_to_keep=max_to_keep, value=value)
+    return state, state.restore_latest(), float(value.numpy())
+
+
+def test_a_missing_index_falls_back_to_the_previous_checkpoint_and_moves_the_broken_one_aside(tmp_path, caplog):
+    paths = _three_checkpoints(tmp_path)
+    os.remove(paths[-1] + ".index")
+    state, restored, value = _restored_value(tmp_path)
+    assert restored == paths[1] and value == 2.0
+    assert "ckpt-3 is incomplete" in caplog.text
+    assert os.listdir(os.path.join(tmp_path, "checkpoints", "damaged"))  # kept, not deleted
+    # The next saves never delete the good checkpoints because of the broken one.
+    state.save()
+    assert os.path.exists(paths[0] + ".index") and os.path.exists(paths[1] + ".index")
+
+
+def test_a_truncated_data_file_falls_back_with_a_warning_naming_it(tmp_path, caplog):
+    paths = _three_checkpoints(tmp_path)
+    data = [name for name in os.listdir(os.path.join(tmp_path, "checkpoints")) if name.startswith("ckpt-3.data")]
+    with open(os.path.join(tmp_path, "checkpoints", data[0]), "r+b") as f:
+        f.truncate(3)
+    _, restored, value = _restored_value(tmp_path)
+    assert restored == paths[1] and value == 2.0
+    assert "ckpt-3 cannot be read" in caplog.text
+
+
+def test_a_garbled_index_file_still_finds_the_newest_checkpoint(tmp_path):
+    paths = _three_checkpoints(tmp_path)
+    with open(os.path.join(tmp_path, "checkpoints", "checkpoint"), "w") as f:
+        f.write("garbage {{{ not a proto")
+    state, restored, value = _restored_value(tmp_path)
+    assert restored == paths[-1] and value == 3.0
+    assert state.save().endswith("ckpt-4")
+
+
+def test_no_readable_checkpoint_stops_instead_of_starting_over(tmp_path):
+    paths = _three_checkpoints(tmp_path)
+    for path in paths:
+        os.remove(path + ".index")
+    with pytest.raises(TrainingError, match="None of the 3 checkpoints.*nothing was deleted.*--reset_output_dir"):
+        _restored_value(tmp_path)
+
+
+def test_a_checkpoint_of_another_shape_is_a_mismatch_error(tmp_path):
+    RunState(str(tmp_path), value=tf.Variable(tf.zeros([3]))).save()
+    with pytest.raises(CheckpointMismatchError, match="does not fit"):
+        RunState(str(tmp_path), value=tf.Variable(tf.zeros([4]))).restore_latest()
+
+
+def test_the_output_dir_must_be_a_folder_path(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FlagError, match="is not a folder"):
+        prepare_output_dir(str(tmp_path / "file"), reset=False)
+    with pytest.raises(FlagError, match="lies under .*file, which is a file"):
+        prepare_output_dir(str(tmp_path / "file" / "run"), reset=False)
+
+
+def test_a_reset_keeps_the_lock(tmp_path):
+    (tmp_path / ".lock").write_text("host 1\n")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "stdout").write_text("old\n")
+    prepare_output_dir(str(tmp_path), reset=True, keep=(".lock",))
+    assert sorted(os.listdir(tmp_path)) == [".lock"]
+
+
+def test_a_resumed_run_still_keeps_only_the_newest_checkpoints(tmp_path):
+    _three_checkpoints(tmp_path)
+    state, _, _ = _restored_value(tmp_path, max_to_keep=2)
+    state.save()
+    state.save()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("ckpt-*.index")) == ["ckpt-4.index", "ckpt-5.index"]
