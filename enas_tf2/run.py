@@ -69,7 +69,7 @@ def differing_flags(output_dir: str, flags: dict) -> list[str]:
     """`--name=now (run.json: before)` for every flag that differs from the run folder's `run.json`."""
     try:
         before = run_record.read_run_record(output_dir).flags
-    except Exception:  # pylint: disable=broad-except
+    except run_record.RunRecordError:  # no readable run.json: nothing to compare with
         return []
     ignored = {"reset_output_dir"}
     now = run_record.jsonable_flags(flags)

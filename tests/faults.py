@@ -30,13 +30,13 @@ def fault_at_boundary(number: int, kind: str):
     original = loop_lib.TrainingLoop.maybe_stop_or_save
     calls = [0]
 
-    def patched(self):
+    def patched(self, **position):
         calls[0] += 1
         if calls[0] == number:
             if kind == "kill":
                 raise Killed(f"killed at boundary {number}")
             self.stop.request(signal.SIGTERM)
-        return original(self)
+        return original(self, **position)
 
     loop_lib.TrainingLoop.maybe_stop_or_save = patched
     try:

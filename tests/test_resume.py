@@ -10,6 +10,7 @@ statistics, RNG states, stream positions, counters) and both must derive the sam
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 
@@ -102,35 +103,31 @@ def _faulted_chain(make_task, output_dir: pathlib.Path, search: bool) -> None:
     assert log.count("Resumed from") >= 3 and "before evaluation" in log
 
 
-@pytest.mark.slow
-def test_a_macro_search_stopped_and_killed_at_every_phase_ends_as_the_uninterrupted_one(cifar_dir, tmp_path):
-    logging.set_verbosity(logging.INFO)
-    reference, faulted = tmp_path / "reference", tmp_path / "faulted"
-    _run(lambda: _image_task(MACRO_SEARCH, cifar_dir, reference))
-    _faulted_chain(lambda: _image_task(MACRO_SEARCH, cifar_dir, faulted), faulted, search=True)
-    assert assert_same_checkpoint(faulted, reference) > 50
-    assert (faulted / "final_arc.txt").read_text() .splitlines()[0] == (reference / "final_arc.txt").read_text().splitlines()[0]
+def _make(kind: str, data_dirs: dict, output_dir: pathlib.Path):
+    """A factory of the task `kind` ("macro_search", "micro_final", "ptb_search") writing into `output_dir`."""
+    if kind == "ptb_search":
+        return lambda: _ptb_task(PTB_SEARCH, data_dirs["ptb"], output_dir)
+    values = MACRO_SEARCH if kind == "macro_search" else MICRO_FINAL
+    return lambda: _image_task(values, data_dirs["cifar"], output_dir)
 
 
 @pytest.mark.slow
-def test_a_micro_final_with_drop_path_stopped_and_killed_ends_as_the_uninterrupted_one(cifar_dir, tmp_path):
+@pytest.mark.parametrize("kind, min_values", [("macro_search", 50), ("micro_final", 50), ("ptb_search", 20)])
+def test_a_run_stopped_and_killed_at_every_phase_ends_as_the_uninterrupted_one(kind, min_values, request, tmp_path):
+    """Macro search; micro final with drop path and aux head; PTB enas_lm search."""
     logging.set_verbosity(logging.INFO)
+    data_dirs = {"ptb": request.getfixturevalue("ptb_dir")} if kind == "ptb_search" else {
+        "cifar": request.getfixturevalue("cifar_dir")}
     reference, faulted = tmp_path / "reference", tmp_path / "faulted"
-    want = _run(lambda: _image_task(MICRO_FINAL, cifar_dir, reference))
-    _faulted_chain(lambda: _image_task(MICRO_FINAL, cifar_dir, faulted), faulted, search=False)
-    assert assert_same_checkpoint(faulted, reference) > 50
-    got = __import__("json").loads((faulted / "final_metrics.json").read_text())
-    assert got == want
-
-
-@pytest.mark.slow
-def test_a_ptb_search_stopped_and_killed_at_every_phase_ends_as_the_uninterrupted_one(ptb_dir, tmp_path):
-    logging.set_verbosity(logging.INFO)
-    reference, faulted = tmp_path / "reference", tmp_path / "faulted"
-    _run(lambda: _ptb_task(PTB_SEARCH, ptb_dir, reference))
-    _faulted_chain(lambda: _ptb_task(PTB_SEARCH, ptb_dir, faulted), faulted, search=True)
-    assert assert_same_checkpoint(faulted, reference) > 20
-    assert (faulted / "final_arc.txt").read_text().splitlines()[0] == (reference / "final_arc.txt").read_text().splitlines()[0]
+    want = _run(_make(kind, data_dirs, reference))
+    search = kind.endswith("search")
+    _faulted_chain(_make(kind, data_dirs, faulted), faulted, search=search)
+    assert assert_same_checkpoint(faulted, reference) > min_values
+    if search:
+        first_line = [(folder / "final_arc.txt").read_text().splitlines()[0] for folder in (faulted, reference)]
+        assert first_line[0] == first_line[1]
+    else:
+        assert json.loads((faulted / "final_metrics.json").read_text()) == want
 
 
 def test_a_resume_with_other_shape_flags_lists_the_flags_that_differ(cifar_dir, tmp_path):

@@ -58,7 +58,7 @@ def _check_batch_size(batch_size: int) -> None:
         )
 
 
-def _resolve_seed(seed: int | None) -> int:
+def resolve_seed(seed: int | None) -> int:
     """A fixed seed as given, or a fresh random one (for the stateless augmentation ops)."""
     if seed is not None:
         return int(seed)
@@ -218,7 +218,7 @@ def make_train_dataset(
             f"cutout_size must be a positive integer or None (off). Received: "
             f"cutout_size={cutout_size!r}"
         )
-    aug_seed = _resolve_seed(seed)
+    aug_seed = resolve_seed(seed)
     images = tf.constant(data.train_images)
     labels = tf.constant(data.train_labels, tf.int32)
     mean, std = _image_stats(data)
@@ -312,7 +312,7 @@ def make_reward_dataset(
         return _normalize(tf.gather(images, indices), mean, std), tf.gather(labels, indices)
 
     return (
-        _random_batches(data.valid_images, data.valid_labels, batch_size, _resolve_seed(seed), start_batch)
+        _random_batches(data.valid_images, data.valid_labels, batch_size, resolve_seed(seed), start_batch)
         .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -106,6 +106,8 @@ class ImageClassificationTask(Task):
         self.data: images.ImageData | None = None
         self.trainer: ImageChildTrainer | None = None
         self._train_iterator = None
+        # The seed of the data order, augmentation and drop path (`prepare` resolves --seed into it).
+        self.train_seed = 0
         # Filled in by `load_data`; a task built without data (`--summary_only`, the benchmark) keeps these.
         self.num_train_batches = 1
 
@@ -154,7 +156,7 @@ class ImageClassificationTask(Task):
         self.strategy = strategy
         data, seed = self.data, self.run_config.seed
         # Shuffles and augmentation are keyed on (seed, batch number): a resumed run starts at its step.
-        self.train_seed = image_pipeline._resolve_seed(seed)  # pylint: disable=protected-access
+        self.train_seed = image_pipeline.resolve_seed(seed)
         self.eval_datasets = {"test": image_pipeline.make_eval_dataset(data.test_images, data.test_labels, data)}
         if self.search:
             self.eval_datasets = {
@@ -165,7 +167,7 @@ class ImageClassificationTask(Task):
     # -- networks and steps -----------------------------------------------------------------
 
     def build_child(self) -> keras.Model:
-        return build_child_network(self.child_config, seed=getattr(self, "train_seed", 0))
+        return build_child_network(self.child_config, seed=self.train_seed)
 
     def trained_params(self, child: keras.Model) -> int:
         return count_params(optimized_variables(child, self.config.training.train_aux_head))
@@ -187,10 +189,14 @@ class ImageClassificationTask(Task):
 
     def reward_batches(self) -> ResumableStream:
         # Minibatches for the controller's rewards and, on one device, the printed arcs.
-        data, batch_size, seed = self.data, self.config.data.batch_size, self.run_config.seed
+        return self._reward_stream(self.config.data.batch_size, "reward_batches")
+
+    def _reward_stream(self, batch_size: int, name: str, wrap=None) -> ResumableStream:
+        """Random validation minibatches of `batch_size`, resumable at the number already read."""
+        data, seed = self.data, self.run_config.seed
         return ResumableStream(
             lambda start: image_pipeline.make_reward_dataset(data, batch_size, seed=seed, start_batch=start),
-            name="reward_batches",
+            name=name, wrap=wrap,
         )
 
     def replica_rewards(self, strategy: tf.distribute.Strategy, trainer: Callable[[], ImageChildTrainer]):
@@ -198,11 +204,8 @@ class ImageClassificationTask(Task):
         replicas = distribute.num_replicas(strategy)
         if replicas == 1:
             return None
-        data, batch_size, seed = self.data, self.config.data.batch_size * replicas, self.run_config.seed
-        stream = ResumableStream(
-            lambda start: image_pipeline.make_reward_dataset(data, batch_size, seed=seed, start_batch=start),
-            name="replica_reward_batches", wrap=lambda dataset: distribute.distributed_dataset(strategy, dataset),
-        )
+        stream = self._reward_stream(self.config.data.batch_size * replicas, "replica_reward_batches",
+                                     wrap=lambda dataset: distribute.distributed_dataset(strategy, dataset))
         return ReplicaRewards(stream, lambda *args: trainer().score_batch(*args))
 
     def learning_rate(self) -> keras.optimizers.schedules.LearningRateSchedule:

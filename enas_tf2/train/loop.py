@@ -107,20 +107,26 @@ class TrainingLoop:
         return RunInterrupted(f"Stopped by {self.stop.name} at {where}; {saved_text}. Rerun the same command to resume "
                               "from there.", self.stop.signum or signal.SIGTERM)
 
-    def maybe_stop_or_save(self) -> None:
-        """Between two steps: save and raise `RunInterrupted` at a signal, or save when one is due by time."""
-        if self.stop.requested:
-            self._check_finite(int(self.state.global_step))
-            raise self._interrupted(self.state.save(f"stopped by {self.stop.name}"))
+    def maybe_stop_or_save(self, **position: int) -> None:
+        """Between two steps: save and raise `RunInterrupted` at a signal, or save when one is due by time.
+
+        `position` holds the counters the caller keeps in Python (`global_step`, `step_in_epoch`,
+        `stage_step`); they are written into the state only when a checkpoint is taken, so a step
+        costs no variable writes.
+        """
         every = self.config.checkpoint_every_mins
-        if every and self.state.minutes_since_save() >= every:
-            self._check_finite(int(self.state.global_step))
-            self.state.save(f"every {every:g} minutes")
+        if not self.stop.requested and not (every and self.state.minutes_since_save() >= every):
+            return
+        for name, value in position.items():
+            getattr(self.state, name).assign(value)
+        self._check_finite(int(self.state.global_step))
+        if self.stop.requested:
+            raise self._interrupted(self.state.save(f"stopped by {self.stop.name}"))
+        self.state.save(f"every {every:g} minutes")
 
     def after_hook_step(self, done: int) -> None:
         """A hook finished its step number `done` of this block (the position to resume at)."""
-        self.state.stage_step.assign(done)
-        self.maybe_stop_or_save()
+        self.maybe_stop_or_save(stage_step=done)
 
     def stop_if_requested(self) -> None:
         """At a point whose state is the last checkpoint's (an evaluation, the derivation): stop now."""
@@ -168,15 +174,14 @@ class TrainingLoop:
         for step_in_epoch, args in enumerate(inputs, start=start + 1):
             logs = self.trainer.train_step(*args)
             step += 1
-            state.global_step.assign(step)
-            state.step_in_epoch.assign(step_in_epoch)
             if step % config.log_every == 0:
                 self._log_child(epoch, step, to_python(logs))
             elif self.monitor.progress_bar:
                 self.monitor.update_progress(step_in_epoch)
             if step >= total:
                 break
-            self.maybe_stop_or_save()
+            self.maybe_stop_or_save(global_step=step, step_in_epoch=step_in_epoch)
+        state.global_step.assign(step)
 
     def _log_child(self, epoch: int, step: int, values: dict) -> None:
         self._check_finite(step)
