@@ -19,7 +19,7 @@ SEARCH = [
     "--search_for=macro", "--child_num_layers=3", "--child_out_filters=4", "--child_num_branches=6",
     "--batch_size=16", "--num_valid_images=40", "--controller_search_whole_channels", "--controller_train_every=1",
     "--controller_train_steps=3", "--controller_num_aggregate=2", "--log_every=1", "--derive_samples=4",
-    "--seed=7", "--num_epochs=3", "--checkpoint_every_mins=0",
+    "--seed=7", "--num_epochs=2", "--checkpoint_every_mins=0",
 ]
 
 
