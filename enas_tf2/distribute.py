@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -123,6 +124,27 @@ def from_first_replica(context: tf.distribute.ReplicaContext, value: tf.Tensor) 
     """
     first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), value.dtype)
     return context.all_reduce(tf.distribute.ReduceOp.SUM, value * first)
+
+
+def any_worker(strategy: tf.distribute.Strategy) -> Callable[[Sequence[bool]], list[bool]]:
+    """A function of flags that returns, for each, whether it is true on any worker (one all-reduce).
+
+    Under `multi_worker` the workers must save and stop at the same step (`train.interrupt`);
+    this is how they agree. Every worker must call it at the same points, like any collective.
+    """
+
+    @tf.function
+    def combine(flags: tf.Tensor) -> tf.Tensor:
+        # SUM, not MAX: the collective all-reduce implements SUM and MEAN only. (A replica
+        # context's all_reduce of a value that is not per-replica fails here: "destinations can
+        # not be empty".)
+        per_replica = strategy.run(tf.identity, args=(flags,))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def any_true(flags: Sequence[bool]) -> list[bool]:
+        return [bool(value > 0) for value in combine(tf.constant([float(f) for f in flags], tf.float32)).numpy()]
+
+    return any_true
 
 
 def weights_digest(variables) -> str:

@@ -131,7 +131,9 @@ def run(task: Task, stop: StopSignals | None = None) -> dict | None:
     scope = contextlib.ExitStack()
     scope.enter_context(strategy.scope())
     lock = monitor = None
-    stop = stop or StopSignals(enabled=config.distribution != "multi_worker")
+    stop = stop or StopSignals()
+    if config.distribution == "multi_worker":
+        stop.combine = distribute.any_worker(strategy)  # every worker saves and stops at the same step
     try:
         # Models, optimizers, controller and steps are built in the strategy's scope (their variables
         # are mirrored); the loop's counters are plain variables made after it.

@@ -1,5 +1,5 @@
 """tf.distribute: a 2-replica MirroredStrategy step equals a one-device step on the same global batch,
-and two worker processes on 127.0.0.1 search in sync.
+and two worker processes on 127.0.0.1 search in sync, stop together at a SIGTERM and resume exactly.
 
 The CPU is split into 2 logical devices, which must happen before TensorFlow starts, so the
 comparison runs in a fresh process (`tests/mirrored_equivalence.py`).
@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -130,56 +132,76 @@ def _log_lines(text: str, marker: str) -> list[str]:
     return [line.split(" mins=")[0] for line in lines]  # wall-clock minutes differ
 
 
-def _run_workers(args: list[str], count: int = 2) -> list[str]:
-    """Runs `count` cifar10_main workers on 127.0.0.1 under multi_worker; returns their logs."""
+def _start_workers(args: list[str], count: int = 2) -> list[subprocess.Popen]:
+    """Starts `count` cifar10_main workers on 127.0.0.1 under multi_worker."""
     workers = [f"localhost:{port}" for port in _free_ports(count)]
     processes = []
     for index in range(count):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=json.dumps(tf_config))
         processes.append(subprocess.Popen([sys.executable, "-m", "enas_tf2.cifar10_main", *args], cwd=REPO, env=env,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    logs = []
-    for process in processes:
-        _, stderr = process.communicate(timeout=600)
-        assert process.returncode == 0, stderr[-5000:]
-        logs.append(stderr)
-    return logs
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    return processes
+
+
+def _collect(processes: list[subprocess.Popen], status: int = 0, signal_worker: int | None = None,
+             after: str = "") -> list[str]:
+    """The workers' logs once they end with `status`; SIGTERM to worker `signal_worker` at its first `after` line."""
+    logs: list[list[str]] = [[] for _ in processes]
+
+    def read(index: int) -> None:
+        for line in processes[index].stderr:
+            logs[index].append(line)
+            if index == signal_worker and after in line and processes[index].poll() is None:
+                processes[index].send_signal(signal.SIGTERM)
+
+    readers = [threading.Thread(target=read, args=(i,), daemon=True) for i in range(len(processes))]
+    for reader in readers:
+        reader.start()
+    for process, reader in zip(processes, readers):
+        process.wait(timeout=600)  # a collective mismatch hangs
+        reader.join()
+    texts = ["".join(lines) for lines in logs]
+    for process, text in zip(processes, texts):
+        assert process.returncode == status, text[-5000:]
+    return texts
 
 
 @pytest.mark.slow
-def test_two_workers_search_in_sync_resume_and_only_the_chief_writes(tmp_path):
+def test_two_workers_stop_together_at_sigterm_and_resume_exactly(tmp_path):
+    """SIGTERM to one worker of two: both save at the same step and stop; the rerun ends as an uninterrupted run."""
     data = tmp_path / "data"
     write_fake_cifar(data / "cifar-10-batches-py", images_per_file=24)
-    output_dir = tmp_path / "search"
     args = [
         "--search_for=macro", "--child_num_layers=3", "--child_out_filters=4", "--child_num_branches=6",
         "--batch_size=16", "--num_valid_images=40", "--controller_search_whole_channels",
         "--controller_train_steps=2", "--controller_num_aggregate=3", "--derive_samples=4", "--log_every=1",
-        "--seed=3", f"--data_path={data}", f"--output_dir={output_dir}", "--distribution=multi_worker",
+        "--seed=3", f"--data_path={data}", "--distribution=multi_worker", "--num_epochs=2",
     ]
-    # Epoch 1, then every process stops (as after a kill that followed the epoch's checkpoint).
-    _run_workers([*args, "--num_epochs=1"])
-    assert (output_dir / "checkpoints").is_dir()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "search"]
-    # A restart of all processes resumes from the chief's checkpoint and runs epoch 2 (child and controller).
-    logs = _run_workers([*args, "--num_epochs=2"])
+    reference = _collect(_start_workers([*args, f"--output_dir={tmp_path / 'reference'}"]))
+    output_dir = tmp_path / "search"
+    run_args = [*args, f"--output_dir={output_dir}"]
+    # The non-chief worker gets SIGTERM during epoch 2's child steps; the chief, which got none, stops with it.
+    stopped = _collect(_start_workers(run_args), status=128 + signal.SIGTERM, signal_worker=1, after="ch_step=7 ")
+    where = [_log_lines(log, "Stopped by") for log in stopped]
+    assert "Stopped by SIGTERM on another worker at" in where[0][0] and "Stopped by SIGTERM at" in where[1][0]
+    assert where[0][0].split(" at ")[1].split(";")[0] == where[1][0].split(" at ")[1].split(";")[0]  # same position
+    logs = _collect(_start_workers(run_args))
     resumed = [_log_lines(log, "Resumed from") for log in logs]
     assert resumed[0] and resumed[0] == resumed[1] and "at epoch 1," in resumed[0][0]
 
-    digests = [_log_lines(log, "Weights digest") for log in logs]
-    assert len(digests[0]) == 1 and digests[0][0].split(": ")[-1] == digests[1][0].split(": ")[-1]
-    # The controller's updates, spread over both workers (3 samples: 2 + 1), log the same values on both;
-    # its samples (and so the architectures it trains the child on) are the same on both.
-    controller_lines = [_log_lines(log, "ctrl_step=") for log in logs]
-    assert len(controller_lines[0]) == 2 and controller_lines[0] == controller_lines[1]
-    assert _log_lines(logs[0], "val_acc=") == _log_lines(logs[1], "val_acc=")  # the printed sampled arcs' scores
-    derived = [_log_lines(log, "Derived architecture") for log in logs]
-    assert derived[0] and derived[0] == derived[1]
+    # Both workers end in sync, with the weights, architectures and log values of the uninterrupted run.
+    digests = {line.split(": ")[-1] for log in [*logs, *reference] for line in _log_lines(log, "Weights digest")}
+    assert len(digests) == 1
+    for marker in ("ctrl_step=", "val_acc=", "Derived architecture"):
+        lines = [_log_lines(log, marker) for log in logs]
+        assert lines[0] and lines[0] == lines[1] == _log_lines(reference[0], marker), marker
+    child = _log_lines(logs[0], "ch_step=")
+    assert child and child == _log_lines(reference[0], "ch_step=")[-len(child):]
     assert "2 replicas in sync" in logs[0] and "not the chief" in logs[1]
     # Only the chief wrote the run; the other worker's temporary folder is gone.
     assert (output_dir / "final_arc.txt").exists() and (output_dir / "checkpoints").is_dir()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "search"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "reference", "search"]
 
 
 @pytest.mark.slow

@@ -115,12 +115,13 @@ class TrainingLoop:
         costs no variable writes.
         """
         every = self.config.checkpoint_every_mins
-        if not self.stop.requested and not (every and self.state.minutes_since_save() >= every):
+        stop, due = self.stop.agree(bool(every and self.state.minutes_since_save() >= every))
+        if not stop and not due:
             return
         for name, value in position.items():
             getattr(self.state, name).assign(value)
         self._check_finite(int(self.state.global_step))
-        if self.stop.requested:
+        if stop:
             raise self._interrupted(self.state.save(f"stopped by {self.stop.name}"))
         self.state.save(f"every {every:g} minutes")
 
@@ -130,7 +131,8 @@ class TrainingLoop:
 
     def stop_if_requested(self) -> None:
         """At a point whose state is the last checkpoint's (an evaluation, the derivation): stop now."""
-        if self.stop.requested:
+        stop, _ = self.stop.agree()
+        if stop:
             raise self._interrupted(None)
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -216,6 +218,6 @@ class TrainingLoop:
         self.task.before_checkpoint()
         state.stage.assign(Stage.CHILD)
         saved = state.save("end of epoch")
-        if self.stop.requested and step < self.config.total_steps:
+        if step < self.config.total_steps and self.stop.agree()[0]:
             raise self._interrupted(saved)
         return results
