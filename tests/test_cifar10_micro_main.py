@@ -59,7 +59,7 @@ def test_tiny_micro_search_then_final_script_trains_the_derived_arc(data_dir, tm
     final_arc_lines = (output_dir / "final_arc.txt").read_text().splitlines()
     derived = arch.MicroArc.parse(final_arc_lines[0], num_blocks=2)
     assert "scripts/cifar10_micro_final.sh" in final_arc_lines[-1]
-    assert "--child_num_cells=2" in final_arc_lines[-1]
+    assert "--child_num_cells=2" in final_arc_lines[-1] and "--child_out_filters=4" in final_arc_lines[-1]
 
     # The final script with the original values, shrunk by overrides: drop path, aux head, cutout.
     final_dir = tmp_path / "final"

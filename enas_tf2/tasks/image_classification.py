@@ -301,6 +301,8 @@ class ImageClassificationTask(Task):
             f"--image_size={data.image_size}" if data.image_size is not None else None,
             f"--output_dir={os.path.join(run.output_dir, 'final')}",
             f"--child_num_layers={child.num_layers}",
+            # The width searched at (#18): without it the final script's own width would apply silently.
+            f"--child_out_filters={run.flags['child_out_filters']}" if "child_out_filters" in run.flags else None,
             f"--child_num_cells={child.num_blocks}" if self.space == "micro" else None,
             f"--child_fixed_arc={arc_string}",
         ]

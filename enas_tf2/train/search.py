@@ -90,6 +90,10 @@ class Search:
         return noun[:-1] if noun.endswith("s") else noun
 
     def run(self) -> Derivation | None:
+        every, epochs = self.config.controller_train_every, self.loop.config.num_epochs
+        if epochs < every:
+            logging.warning("--num_epochs=%d is below --controller_train_every=%d: the controller will never be "
+                            "trained, and the derived architecture is a sample of its initial policy.", epochs, every)
         self.loop.run()
         if self.config.derive_samples <= 0:
             logging.info("--derive_samples=0: no final architecture derived.")

@@ -72,10 +72,11 @@ class ToyRegressionTask(Task):
     name = "toy_regression"
     metric = Metric("mse", from_reward=lambda reward: 1.0 / reward - 1.0)
 
-    def __init__(self, output_dir: str, num_epochs: int = 4):
+    def __init__(self, output_dir: str, num_epochs: int = 4, train_every: int = 1):
         self.run_config = RunConfig(output_dir=output_dir, num_epochs=num_epochs, seed=0, log_every=5,
                                     derive_samples=6)
-        self.controller_config = ControllerConfig(learning_rate=0.05, num_aggregate=2, train_steps=3, train_every=1)
+        self.controller_config = ControllerConfig(learning_rate=0.05, num_aggregate=2, train_steps=3,
+                                                  train_every=train_every)
 
     def load_data(self):
         x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
@@ -132,6 +133,14 @@ def test_a_toy_task_searches_with_the_unchanged_lifecycle_loop_and_search(tmp_pa
     run_lib.run(again)
     assert "All 16 steps (4 epochs) are done already" in (tmp_path / "run" / "stdout").read_text()
     assert int(again.trainer.optimizer.iterations.numpy()) == 16
+
+
+def test_a_search_too_short_for_any_controller_phase_warns(tmp_path):
+    logging.set_verbosity(logging.INFO)
+    run_lib.run(ToyRegressionTask(str(tmp_path / "run"), num_epochs=1, train_every=2))
+    log = (tmp_path / "run" / "stdout").read_text()
+    assert "--num_epochs=1 is below --controller_train_every=2: the controller will never be trained" in log
+    assert "Here are 10 architectures" not in log
 
 
 def _tags(output_dir) -> set[str]:
