@@ -303,6 +303,8 @@ class ImageClassificationTask(Task):
             f"--child_num_layers={child.num_layers}",
             # The width searched at (#18): without it the final script's own width would apply silently.
             f"--child_out_filters={run.flags['child_out_filters']}" if "child_out_filters" in run.flags else None,
+            f"--child_out_filters_scale={run.flags['child_out_filters_scale']}"
+            if run.flags.get("child_out_filters_scale", 1) != 1 else None,
             f"--child_num_cells={child.num_blocks}" if self.space == "micro" else None,
             f"--child_fixed_arc={arc_string}",
         ]
