@@ -14,14 +14,31 @@ from absl import app
 
 from enas_tf2 import programs
 from enas_tf2.configs import image
+from enas_tf2.flags import common
+from enas_tf2.flags import help as help_flags
 from enas_tf2.flags.image import MODULE, define_image_flags
-from enas_tf2.tasks.image_classification import ImageClassificationTask
+
+PROGRAM = "cifar10_main"
+USAGE = "USAGE: python -m enas_tf2.cifar10_main [--flag=value ...]  (scripts/cifar10_{macro,micro}_{search,final}.sh pass their --preset)"
+
+
+def make_task(config):
+    """The task of a resolved config (imports TensorFlow: only after the flags were checked)."""
+    from enas_tf2.tasks.image_classification import ImageClassificationTask  # pylint: disable=import-outside-toplevel
+
+    return ImageClassificationTask(config)
 
 
 def main(argv: list[str]) -> None:
-    programs.main(argv, "cifar10_main", MODULE, image.resolve, image.inert_flag_warnings, ImageClassificationTask)
+    programs.main(argv, PROGRAM, MODULE, image.resolve, image.inert_flag_warnings, make_task)
+
+
+def define_flags() -> None:
+    """The program's flags and its grouped `--help`."""
+    define_image_flags()
+    help_flags.define_help_flag(__doc__, USAGE, [common.MODULE, MODULE], image.INERT_FLAGS)
 
 
 if __name__ == "__main__":
-    define_image_flags()
+    define_flags()
     app.run(main)

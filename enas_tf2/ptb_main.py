@@ -14,15 +14,31 @@ from absl import app
 
 from enas_tf2 import programs
 from enas_tf2.configs import language_model
+from enas_tf2.flags import common
+from enas_tf2.flags import help as help_flags
 from enas_tf2.flags.language_model import MODULE, define_language_model_flags
-from enas_tf2.tasks.language_model import LanguageModelTask
+
+PROGRAM = "ptb_main"
+USAGE = "USAGE: python -m enas_tf2.ptb_main [--flag=value ...]  (scripts/ptb_*.sh pass their --preset)"
+
+
+def make_task(config):
+    """The task of a resolved config (imports TensorFlow: only after the flags were checked)."""
+    from enas_tf2.tasks.language_model import LanguageModelTask  # pylint: disable=import-outside-toplevel
+
+    return LanguageModelTask(config)
 
 
 def main(argv: list[str]) -> None:
-    programs.main(argv, "ptb_main", MODULE, language_model.resolve, language_model.inert_flag_warnings,
-                  LanguageModelTask)
+    programs.main(argv, PROGRAM, MODULE, language_model.resolve, language_model.inert_flag_warnings, make_task)
+
+
+def define_flags() -> None:
+    """The program's flags and its grouped `--help`."""
+    define_language_model_flags()
+    help_flags.define_help_flag(__doc__, USAGE, [common.MODULE, MODULE], language_model.INERT_FLAGS)
 
 
 if __name__ == "__main__":
-    define_language_model_flags()
+    define_flags()
     app.run(main)

@@ -39,8 +39,11 @@ from enas_tf2.train.state import (
 )
 
 
-def log_flags(flags: dict) -> None:
-    logging.info("Flags:\n%s", "\n".join(f"  {name}={value}" for name, value in sorted(flags.items())))
+def log_flags(flags: dict, monitor: Monitor) -> None:
+    """Every flag value into `<output_dir>/stdout` (and `run.json`), not onto the terminal."""
+    monitor.write_to_log_file("Flags:\n" + "\n".join(f"  {name}={value}" for name, value in sorted(flags.items())))
+    logging.info("%d flag values are in %s and %s", len(flags), os.path.join(monitor.output_dir, "stdout"),
+                 run_record.RUN_FILE)
 
 
 def finish_final(task: Task, results: dict[str, float], state: RunState, monitor: Monitor, chief: bool) -> dict:
@@ -99,12 +102,14 @@ def _built(build):
         raise FlagError(f"These flags build no network: {error}") from None
 
 
-def run(task: Task, stop: StopSignals | None = None) -> dict | None:
+def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None) -> dict | None:
     """Runs `task` to the end (resuming from `--output_dir` when it holds a checkpoint).
 
     Args:
         task: what to run.
         stop: the signals that stop the run cleanly; default: SIGTERM and SIGINT while it runs.
+        hparams: the flags shown in TensorBoard's HParams dashboard (the programs pass those off
+            their defaults); None: all of the run's flags.
 
     Returns:
         A final run's metrics; None for a search (its result is `final_arc.txt`).
@@ -172,8 +177,12 @@ def run(task: Task, stop: StopSignals | None = None) -> dict | None:
         for stream in streams:
             stream.start()
 
-        monitor = Monitor(output_dir)
-        log_flags(dict(config.flags))
+        monitor = Monitor(output_dir, progress_secs=config.progress_secs)
+        task.progress = monitor.progress
+        log_flags(dict(config.flags), monitor)
+        if chief:
+            monitor.hparams(run_record.jsonable_flags(dict(config.flags) if hparams is None else hparams),
+                            trial_id=os.path.basename(os.path.abspath(output_dir)))
         distribute.log_replicas(strategy, config.distribution, *task.batch_log(), config.jit_compile)
         logging.info("%s", task.data_log())
         if restored:

@@ -40,6 +40,8 @@ class RunConfig:
             last save (0: only around evaluations).
         deterministic: `tf.config.experimental.enable_op_determinism` (GPU kernels that are
             otherwise nondeterministic; CPU runs are bit-exact without it).
+        progress_secs: off a terminal, a progress line at least this often during child epochs,
+            controller phases and evaluations (0: none).
         flags: every flag value of the run (after the preset), for `run.json`.
     """
 
@@ -58,6 +60,7 @@ class RunConfig:
     max_checkpoints: int = 2
     checkpoint_every_mins: float = 10.0
     deterministic: bool = False
+    progress_secs: float = 30.0
     flags: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -72,6 +75,8 @@ class RunConfig:
         if self.checkpoint_every_mins < 0:
             raise FlagError(f"--checkpoint_every_mins must be 0 (only around evaluations) or positive. Received: "
                             f"{self.checkpoint_every_mins}")
+        if self.progress_secs < 0:
+            raise FlagError(f"--progress_secs must be 0 (no progress lines) or positive. Received: {self.progress_secs}")
         if self.max_steps is not None and self.max_steps <= 0:
             raise FlagError(f"--max_steps must be positive. Received: {self.max_steps}")
         if self.derive_samples < 0:
@@ -133,9 +138,11 @@ class ControllerConfig:
 
 
 def resilience_settings(values: Mapping[str, Any], default_keep: int) -> dict[str, Any]:
-    """The `RunConfig` fields of `--keep_checkpoints`, `--checkpoint_every_mins` and `--deterministic`."""
+    """The `RunConfig` fields of `--keep_checkpoints`, `--checkpoint_every_mins`, `--deterministic`, `--progress_secs`."""
     keep = values.get("keep_checkpoints")
     every = values.get("checkpoint_every_mins")
+    progress = values.get("progress_secs")
     return dict(max_checkpoints=default_keep if keep is None else int(keep),
                 checkpoint_every_mins=10.0 if every is None else float(every),
-                deterministic=bool(values.get("deterministic", False)))
+                deterministic=bool(values.get("deterministic", False)),
+                progress_secs=30.0 if progress is None else float(progress))

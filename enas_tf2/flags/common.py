@@ -49,6 +49,9 @@ def define_run_flags(program: str, data_path_help: str) -> None:
     flags.DEFINE_boolean("deterministic", False, "tf.config.experimental.enable_op_determinism(): bit-exact reruns "
                          "and resumes also with GPU kernels that are otherwise nondeterministic (slower; CPU runs are "
                          "exact without it).")
+    flags.DEFINE_float("progress_secs", 30.0, "When stdout is not a terminal: a progress line (phase, step/total, "
+                       "steps/s, ETA) at least this often during child epochs, controller phases and evaluations "
+                       "(0: none). On a terminal a progress bar shows instead.")
     flags.DEFINE_integer("max_steps", None, "Stop at this global step if it comes before --num_epochs (a short try; "
                          "evaluation, checkpoint and derivation or the final evaluation still run at the stop).")
 

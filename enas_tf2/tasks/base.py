@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from enas_tf2.configs.run import ControllerConfig, RunConfig
 from enas_tf2.errors import FlagError
+from enas_tf2.train.progress import PhaseProgress
 
 #: A function returning a freshly sampled int32 architecture tensor (traced into the child's step).
 ArcSampler = Callable[[], tf.Tensor]
@@ -92,6 +93,15 @@ class ChildTrainer(Protocol):
         """`score_batch` compiled (the printed and derived architectures)."""
 
 
+def num_batches(dataset) -> int | None:
+    """The number of batches of a finite `tf.data.Dataset`, None when unknown (for progress lines)."""
+    try:
+        count = int(dataset.cardinality())
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return count if count >= 0 else None
+
+
 class Task(abc.ABC):
     """One kind of problem ENAS searches on (see the module docstring for the call order).
 
@@ -105,6 +115,8 @@ class Task(abc.ABC):
         arc_noun: what an architecture is called in logs ("architectures", "cells").
         derive_noun: what the derived architecture is scored on, for `final_arc.txt`.
         nonfinite_hint: what to change when the loss diverges (in the error message).
+        progress: where long loops (evaluation) report their position; the run sets the
+            monitor's (`train.progress`), the default reports nothing.
     """
 
     name: str = "task"
@@ -115,6 +127,7 @@ class Task(abc.ABC):
 
     run_config: RunConfig
     controller_config: ControllerConfig | None = None
+    progress: PhaseProgress = PhaseProgress(0, enabled=False)
 
     @property
     def search(self) -> bool:

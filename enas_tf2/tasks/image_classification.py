@@ -33,7 +33,7 @@ from enas_tf2.data.streams import ResumableStream
 from enas_tf2.errors import DataError, FlagError
 from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet
 from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet
-from enas_tf2.tasks.base import ArcSampler, Metric, Task, count_params
+from enas_tf2.tasks.base import ArcSampler, Metric, Task, count_params, num_batches
 from enas_tf2.tasks.image_trainer import ImageChildTrainer
 from enas_tf2.train.optimizers import MomentumSGD
 from enas_tf2.train.schedules import CosineRestartsPerEpoch, StaircaseDecayPerEpoch
@@ -258,9 +258,11 @@ class ImageClassificationTask(Task):
         for name, dataset in self.eval_datasets.items():
             correct = tf.constant(0, tf.int32)
             total = 0
-            for batch_images, labels in dataset:
+            self.progress.start(f"evaluation after epoch {epoch} ({name})", num_batches(dataset), unit="batch")
+            for done, (batch_images, labels) in enumerate(dataset, start=1):
                 correct += self.trainer.eval_step(batch_images, labels)
                 total += int(labels.shape[0])
+                self.progress.update(done)
             results[f"{name}_accuracy"] = float(correct.numpy()) / max(total, 1)
             logging.info("%s_accuracy: %.4f", name, results[f"{name}_accuracy"])
         return results

@@ -37,7 +37,7 @@ from enas_tf2.data import text_windows
 from enas_tf2.data.streams import ResumableStream
 from enas_tf2.errors import FlagError, TrainingError
 from enas_tf2.spaces.rnn import PtbNetwork, PtbSupernet
-from enas_tf2.tasks.base import ArcSampler, Metric, Task, count_params
+from enas_tf2.tasks.base import ArcSampler, Metric, Task, count_params, num_batches
 from enas_tf2.tasks.lm_trainer import (
     REWARD_CONSTANT,
     LanguageModelTrainConfig,
@@ -265,15 +265,18 @@ class LanguageModelTask(Task):
         return contextlib.nullcontext()
 
     def validate(self) -> float:
+        self.progress.start("validation", num_batches(self.valid_dataset), unit="window")
         with self._averaged():
             return self.trainer.evaluate(self.valid_dataset, carry_state=self.config.valid_carry_state,
-                                         sample_arcs=self.config.search)
+                                         sample_arcs=self.config.search, on_window=self.progress.update)
 
     def test(self) -> float:
         """The batch-1 pass over the whole test split (ENAS_PTB_SPEC.md 2.5)."""
         logging.info("Test pass: batch 1 over %d targets", len(self.data.test) - 1)
+        self.progress.start("test pass", num_batches(self.test_dataset), unit="window")
         with self._averaged():
-            ppl = self.trainer.evaluate(self.test_dataset, carry_state=True)
+            ppl = self.trainer.evaluate(self.test_dataset, carry_state=True, on_window=self.progress.update)
+        self.progress.end()
         logging.info("test_ppl=%.2f", ppl)
         return ppl
 

@@ -340,7 +340,8 @@ class LanguageModelTrainer:
 
     # -- evaluation passes ---------------------------------------------------------------------
 
-    def evaluate(self, dataset: tf.data.Dataset, carry_state: bool = True, sample_arcs: bool = False) -> float:
+    def evaluate(self, dataset: tf.data.Dataset, carry_state: bool = True, sample_arcs: bool = False,
+                 on_window: Callable[[int], None] | None = None) -> float:
         """Perplexity of one pass: exp(total CE / tokens), with the state zeroed first.
 
         With equal-length windows this is enas_lm's exp(mean of window means); with the test
@@ -351,10 +352,11 @@ class LanguageModelTrainer:
             carry_state: carry the state across windows (final runs, original search);
                 False zeroes it before every window (enas_lm search).
             sample_arcs: search mode: a freshly sampled architecture per window.
+            on_window: called with the number of windows done after each (progress lines).
         """
         total, count, state = 0.0, 0.0, None
         empty_arc = tf.zeros([0], tf.int32)
-        for x, y in dataset:
+        for done, (x, y) in enumerate(dataset, start=1):
             if state is None or not carry_state:
                 state = self.model.initial_state(int(x.shape[0]))
             if sample_arcs:
@@ -363,6 +365,8 @@ class LanguageModelTrainer:
                 window_total, window_count, state = self.eval_window(x, y, state)
             total += window_total
             count += window_count
+            if on_window is not None:
+                on_window(done)
         if not count:
             raise ValueError("The evaluation dataset has no windows.")
         return float(tf.exp(total / count).numpy())

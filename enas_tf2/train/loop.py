@@ -172,7 +172,7 @@ class TrainingLoop:
             num_steps = len(inputs) + start
         except TypeError:
             num_steps = None
-        self.monitor.start_epoch(num_steps)
+        self.monitor.start_epoch(num_steps, epoch + 1, start)
         for step_in_epoch, args in enumerate(inputs, start=start + 1):
             logs = self.trainer.train_step(*args)
             step += 1
@@ -180,9 +180,11 @@ class TrainingLoop:
                 self._log_child(epoch, step, to_python(logs))
             elif self.monitor.progress_bar:
                 self.monitor.update_progress(step_in_epoch)
+            self.monitor.progress.update(step_in_epoch)
             if step >= total:
                 break
             self.maybe_stop_or_save(global_step=step, step_in_epoch=step_in_epoch)
+        self.monitor.progress.end()
         state.global_step.assign(step)
 
     def _log_child(self, epoch: int, step: int, values: dict) -> None:
@@ -213,7 +215,9 @@ class TrainingLoop:
             # The state before the evaluation: a run stopped during it resumes here.
             state.save("before evaluation")
         self.stop_if_requested()
+        self.monitor.progress.start(f"evaluation after epoch {epoch}", None, unit="batch")
         results.update(self.task.evaluate(epoch, step))
+        self.monitor.progress.end()
         self.monitor.scalars(step, results, prefix="eval")
         self.task.before_checkpoint()
         state.stage.assign(Stage.CHILD)

@@ -122,9 +122,13 @@ class Search:
         logging.info("%s%s", task.controller_phase_log(epoch), f" (resumed after update {start})" if start else "")
         # Read the update counter once: fetching it after every update would wait for each step.
         first_step = int(self.controller.optimizer.iterations.numpy()) + 1
+        progress = self.monitor.progress
+        progress.start(f"controller phase after epoch {epoch}", config.controller_train_steps, unit="update",
+                       done=start)
         for done, ctrl_step in enumerate(range(first_step, first_step + config.controller_train_steps - start),
                                          start=start + 1):
             logs = self.controller.train_step()
+            progress.update(done)
             if ctrl_step % config.controller_log_every == 0:
                 learning_rate = float(self.controller.optimizer.learning_rate.numpy())
                 line, scalars = task.controller_log(ctrl_step, to_python(logs), learning_rate, self.monitor.minutes())
@@ -132,16 +136,22 @@ class Search:
                 self.monitor.scalars(ctrl_step, scalars, prefix="controller")
             if done < config.controller_train_steps:
                 self.loop.after_hook_step(done)
+        progress.end()
         logging.info("Here are %d %s", NUM_PRINTED_ARCS, task.arc_noun)
-        rows = []
+        rows, best_arc, best_reward = [], None, -np.inf
         for _ in range(NUM_PRINTED_ARCS):
-            arc = self.controller.sample_arc()["arc"]
+            arc_tensor = self.controller.sample_arc()["arc"]
             inputs, targets = next(self.reward_batches)
-            reward = float(self.child.score_arc(inputs, targets, arc).numpy())
-            text = task.describe_arc(arc.numpy())
+            reward = float(self.child.score_arc(inputs, targets, arc_tensor).numpy())
+            arc = arc_tensor.numpy()
+            text = task.describe_arc(arc)
             logging.info("%s\n%s\n%s", text, task.metric.format(reward), "-" * 80)
             rows.append(f"{text}\n{task.metric.format(reward)}")
+            if reward > best_reward:
+                best_arc, best_reward = arc, reward
         self.monitor.text(step, "arc/sampled", "\n\n".join(rows))
+        # The best of the printed architectures, drawn: the image's step slider shows the search's drift.
+        self.monitor.picture(step, "arc/sampled_best_picture", lambda: task.draw_arc(best_arc))
 
     def derive(self) -> Derivation:
         """Samples `derive_samples` arcs, scores each on one validation batch, keeps the best."""
@@ -150,7 +160,9 @@ class Search:
         num = self.config.derive_samples
         logging.info("Deriving the final %s: %d samples scored on %s", self._arc_name, num, task.derive_noun)
         best_arc, best_reward, metrics = None, -np.inf, []
-        for _ in range(num):
+        progress = self.monitor.progress
+        progress.start("derivation", num, unit="sample")
+        for done in range(1, num + 1):
             # The last checkpoint is the state before the derivation: a stop here loses nothing.
             self.loop.stop_if_requested()
             arc = self.controller.sample_arc()["arc"]
@@ -158,6 +170,8 @@ class Search:
             metrics.append(task.metric.from_reward(reward))
             if reward > best_reward:
                 best_arc, best_reward = arc.numpy(), reward
+            progress.update(done)
+        progress.end()
         derivation = Derivation(best_arc, best_reward, num, float(np.mean(metrics)))
         logging.info("Derived %s (%s; mean of the %d samples %s):\n%s", self._arc_name, task.metric.format(best_reward),
                      num, f"{derivation.mean_metric:{task.metric.fmt}}", task.describe_arc(best_arc))
