@@ -18,6 +18,12 @@ metrics, versions) is also written as `assets.extra/enas_metadata.json`. The
 export is assembled in `<export_dir>.partial` and renamed into place, so a killed
 export never leaves a half-written model at `export_dir`. Final runs given
 `--export_dir` call `export_run` when training ends.
+
+Serving: `--model_base=BASE` publishes into a model base folder laid out as TensorFlow Serving
+reads it, `BASE/<version>/saved_model.pb`, with the next integer version (`publish_run`,
+`publish_export`). A published version is never overwritten, and it appears under its number
+only once complete (assembled as `BASE/<version>.partial`, a name Serving ignores), so a server
+watching BASE picks up each new model as it lands.
 """
 
 from __future__ import annotations
@@ -29,16 +35,20 @@ import os
 import shutil
 from typing import Any
 
-import keras
-import tensorflow as tf
-from absl import app, flags, logging
+from enas_tf2 import startup
+
+startup.import_tensorflow_quietly()  # `python -m enas_tf2.export`: before TensorFlow loads below
+
+import keras  # noqa: E402  pylint: disable=wrong-import-position
+import tensorflow as tf  # noqa: E402  pylint: disable=wrong-import-position
+from absl import app, flags, logging  # noqa: E402  pylint: disable=wrong-import-position
 
 import enas_tf2
 from enas_tf2 import arch, run_record
 from enas_tf2.configs.image import ImageChildConfig
 from enas_tf2.data.cifar10 import CIFAR10_CLASS_NAMES
 from enas_tf2.errors import EnasError, FlagError
-from enas_tf2.serving import ImageClassifier, PtbScorer
+from enas_tf2.serving import ImageClassifier, PtbScorer, track_function_variables
 from enas_tf2.spaces.rnn import PtbNetwork
 from enas_tf2.train.weight_average import WeightAverage
 from enas_tf2.tasks.base import count_params
@@ -245,7 +255,8 @@ def export_run(output_dir: str, export_dir: str, allow_unfinished: bool = False,
         ExportError: a search run, no checkpoint, an unfinished run, or an existing `export_dir`.
     """
     if not export_dir:
-        raise FlagError("--export_dir is required: give the folder the SavedModel should be written to.")
+        raise FlagError("--export_dir is required: give the folder the SavedModel should be written to (or "
+                        "--model_base for the next version of a TensorFlow Serving model base).")
     record = run_record.read_run_record(output_dir)
     checkpoint_path = _check_exportable(output_dir, record, allow_unfinished)
     _check_export_dir(export_dir, overwrite)
@@ -257,7 +268,9 @@ def export_run(output_dir: str, export_dir: str, allow_unfinished: bool = False,
 
     partial_dir = export_dir.rstrip("/") + ".partial"
     shutil.rmtree(partial_dir, ignore_errors=True)
-    tf.saved_model.save(module, partial_dir, signatures=module.signatures())
+    signatures = module.signatures()
+    track_function_variables(module, signatures.values())
+    tf.saved_model.save(module, partial_dir, signatures=signatures)
     os.makedirs(os.path.join(partial_dir, EXTRA_ASSETS_DIR), exist_ok=True)
     run_record.write_text_atomically(os.path.join(partial_dir, EXTRA_ASSETS_DIR, METADATA_FILE), metadata_json + "\n")
     if os.path.exists(export_dir):
@@ -268,11 +281,59 @@ def export_run(output_dir: str, export_dir: str, allow_unfinished: bool = False,
     return ExportResult(export_dir, metadata)
 
 
+def model_versions(model_base: str) -> list[int]:
+    """The versions published in `model_base` (its integer-named folders), in order."""
+    if not os.path.isdir(model_base):
+        return []
+    return sorted(int(name) for name in os.listdir(model_base)
+                  if name.isdigit() and os.path.isdir(os.path.join(model_base, name)))
+
+
+def next_version_dir(model_base: str) -> str:
+    """`model_base/<the next integer version>` (1 in a new base); creates `model_base`.
+
+    Raises:
+        ExportError: `model_base` is a file.
+    """
+    if os.path.exists(model_base) and not os.path.isdir(model_base):
+        raise ExportError(f"--model_base={model_base} is a file; give a folder (TensorFlow Serving's model base path).")
+    os.makedirs(model_base, exist_ok=True)
+    versions = model_versions(model_base)
+    return os.path.join(model_base, str(versions[-1] + 1 if versions else 1))
+
+
+def publish_run(output_dir: str, model_base: str, allow_unfinished: bool = False) -> ExportResult:
+    """Exports the final run in `output_dir` as the next version in the serving base `model_base`."""
+    return export_run(output_dir, next_version_dir(model_base), allow_unfinished=allow_unfinished)
+
+
+def publish_export(export_dir: str, model_base: str) -> str:
+    """Copies an existing export into `model_base` as its next version; returns the version folder.
+
+    Raises:
+        ExportError: `export_dir` holds no enas_tf2 export, or the version appeared meanwhile.
+    """
+    if not is_export(export_dir):
+        raise ExportError(f"{export_dir} holds no enas_tf2 export to publish; export the final run first.")
+    version_dir = next_version_dir(model_base)
+    partial_dir = version_dir + ".partial"
+    shutil.rmtree(partial_dir, ignore_errors=True)
+    shutil.copytree(export_dir, partial_dir)
+    if os.path.exists(version_dir):  # another publisher took this number meanwhile: never replace it
+        shutil.rmtree(partial_dir)
+        raise ExportError(f"{version_dir} appeared while publishing; rerun to publish as the next version.")
+    os.rename(partial_dir, version_dir)
+    logging.info("Published %s as version %s of %s", export_dir, os.path.basename(version_dir), model_base)
+    return version_dir
+
+
 def define_export_flags() -> None:
     if "export_dir" in flags.FLAGS:
         return
     flags.DEFINE_string("output_dir", "", "The --output_dir of a finished final run.")
-    flags.DEFINE_string("export_dir", "", "Where to write the SavedModel.")
+    flags.DEFINE_string("export_dir", "", "Where to write the SavedModel (or give --model_base).")
+    flags.DEFINE_string("model_base", "", "Publish as the next version of this TensorFlow Serving model base folder: "
+                        "MODEL_BASE/<version>/saved_model.pb (1, 2, ...; an existing version is never replaced).")
     flags.DEFINE_boolean("allow_unfinished", False, "Export the newest checkpoint of a final run that has not finished.")
     flags.DEFINE_boolean("overwrite", False, "Replace an existing export at --export_dir.")
 
@@ -284,7 +345,15 @@ def main(argv: list[str]) -> None:
     try:
         if not values.output_dir:
             raise FlagError("--output_dir is required: the folder of the final run to export.")
-        result = export_run(values.output_dir, values.export_dir, values.allow_unfinished, values.overwrite)
+        if values.model_base and values.export_dir:
+            raise FlagError("Give --export_dir (one SavedModel folder) or --model_base (the next version of a serving "
+                            "model base), not both.")
+        if values.model_base:
+            if values.overwrite:
+                raise FlagError("--overwrite does not apply to --model_base: a published version is never replaced.")
+            result = publish_run(values.output_dir, values.model_base, values.allow_unfinished)
+        else:
+            result = export_run(values.output_dir, values.export_dir, values.allow_unfinished, values.overwrite)
     except EnasError as error:
         logging.error("%s: %s", type(error).__name__, error)
         raise SystemExit(f"error: {error}") from None

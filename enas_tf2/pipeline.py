@@ -10,6 +10,10 @@ would run it) in a subprocess, into one folder under `--output_dir`:
     export/   the SavedModel; done when it holds an enas_tf2 export
     pipeline.json   the summary written at the end
 
+`--model_base=BASE` (the pipeline's own flag) also publishes the export as the next version of a
+TensorFlow Serving model base, `BASE/<version>/saved_model.pb`, once (`pipeline.json` records
+the version, so a rerun does not publish it again).
+
 A stage that is done is skipped; one that was interrupted resumes from its
 checkpoint (the pipeline appends `--noreset_output_dir` to the scripts, which
 reset by default as the originals do). Every flag after the space name reaches
@@ -40,7 +44,8 @@ RESERVED_FLAGS = ("child_fixed_arc", "export_dir", "summary_only")
 USAGE = (
     "usage: scripts/pipeline.sh {macro|micro|ptb} --output_dir=DIR [--data_path=...] [flags for every stage]\n"
     "  macro/micro: CIFAR-10 (--data_path=<cifar-10-batches-py> or --data_source=tfds); ptb: --data_path=<ptb>;\n"
-    "  add --ptb_impl=original to run the original repository's PTB scripts."
+    "  add --ptb_impl=original to run the original repository's PTB scripts;\n"
+    "  --model_base=BASE also publishes the export as the next version BASE/<n>/ for TensorFlow Serving."
 )
 
 
@@ -56,6 +61,7 @@ class PipelinePlan:
     search_script: str
     output_dir: str
     stage_flags: tuple[str, ...]
+    model_base: str | None = None
 
     @property
     def search_dir(self) -> str:
@@ -87,7 +93,7 @@ def plan(argv: Sequence[str]) -> PipelinePlan:
         got = argv[0] if argv else "nothing"
         raise FlagError(f"The first argument must be the space, one of {', '.join(SPACES)}; got {got}.\n{USAGE}")
     space, rest = argv[0], list(argv[1:])
-    output_dir, stage_flags = None, []
+    output_dir, model_base, stage_flags = None, None, []
     for arg in rest:
         name = _flag_name(arg)
         if name is None:
@@ -96,6 +102,11 @@ def plan(argv: Sequence[str]) -> PipelinePlan:
             raise FlagError(f"--{name} is set by the pipeline for each stage; leave it out.")
         if name == "output_dir":
             output_dir = arg.split("=", 1)[1] if "=" in arg else ""
+            continue
+        if name == "model_base":
+            model_base = arg.split("=", 1)[1] if "=" in arg else ""
+            if not model_base:
+                raise FlagError("--model_base needs a folder: --model_base=BASE publishes BASE/<version>/.")
             continue
         stage_flags.append(arg)
     if not output_dir:
@@ -106,7 +117,7 @@ def plan(argv: Sequence[str]) -> PipelinePlan:
         search_script = "ptb_search_original.sh" if original else "ptb_search.sh"
     else:
         search_script = f"cifar10_{space}_search.sh"
-    return PipelinePlan(space, search_script, output_dir, tuple(stage_flags))
+    return PipelinePlan(space, search_script, output_dir, tuple(stage_flags), model_base)
 
 
 def final_stage_args(search_dir: str) -> tuple[str, list[str]]:
@@ -136,6 +147,19 @@ def _run_stage(name: str, command: list[str]) -> None:
         )
 
 
+def _published_before(pipeline: PipelinePlan) -> str | None:
+    """The version folder an earlier run of this pipeline published into the same model base, if it still exists."""
+    try:
+        with open(os.path.join(pipeline.output_dir, SUMMARY_FILE)) as f:
+            published = json.load(f).get("published")
+    except (OSError, ValueError):
+        return None
+    if not published or not pipeline.model_base:
+        return None
+    same_base = os.path.abspath(os.path.dirname(published)) == os.path.abspath(pipeline.model_base)
+    return published if same_base and os.path.isdir(published) else None
+
+
 def run(pipeline: PipelinePlan) -> dict:
     """Runs the stages that are not done; returns the summary (also written to pipeline.json)."""
     os.makedirs(pipeline.output_dir, exist_ok=True)
@@ -152,7 +176,7 @@ def run(pipeline: PipelinePlan) -> dict:
         raise PipelineError(f"The search ended without {run_record.FINAL_ARC_FILE}: was --derive_samples=0 given?")
     print(f"[pipeline] derived architecture: {arc}", flush=True)
 
-    from enas_tf2.export import export_run, is_export  # TensorFlow only from here on
+    from enas_tf2.export import export_run, is_export, publish_export  # TensorFlow only from here on
 
     final_script, final_args = final_stage_args(pipeline.search_dir)
     if run_record.read_final_metrics(pipeline.final_dir) is None:
@@ -165,6 +189,12 @@ def run(pipeline: PipelinePlan) -> dict:
         export_run(pipeline.final_dir, pipeline.export_dir, overwrite=True)
     else:
         print(f"[pipeline] export: done ({pipeline.export_dir}), skipped", flush=True)
+    published = _published_before(pipeline)
+    if pipeline.model_base and published is None:
+        published = publish_export(pipeline.export_dir, pipeline.model_base)
+        print(f"[pipeline] published: {published}", flush=True)
+    elif pipeline.model_base:
+        print(f"[pipeline] published: done ({published}), skipped", flush=True)
 
     summary = {
         "space": pipeline.space,
@@ -173,6 +203,7 @@ def run(pipeline: PipelinePlan) -> dict:
         "search_dir": pipeline.search_dir,
         "final_dir": pipeline.final_dir,
         "export_dir": pipeline.export_dir,
+        **({"published": published} if published else {}),
         "pictures": [path for path in (os.path.join(pipeline.search_dir, "final_arc.png"),
                                        os.path.join(pipeline.final_dir, "arc.png")) if os.path.isfile(path)],
     }

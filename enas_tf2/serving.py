@@ -29,6 +29,35 @@ def _metadata_function(metadata_json: str) -> tf.types.experimental.GenericFunct
     return metadata
 
 
+class _Untracked:
+    """Holds the Keras network out of the module's object graph.
+
+    Tracked as a dependency of the exported `tf.Module`, a Keras 3 model's variables are saved as
+    copies that are not the `tf.Variable`s the serving functions capture, and the TF1-style
+    loaders (TensorFlow Serving, `saved_model_cli run`) then fail with "Could not find variable
+    ..." (keras-team/keras#20095). The export tracks the variables its functions capture instead
+    (`track_function_variables`), as `keras.export.ExportArchive` does.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+
+
+def track_function_variables(module: tf.Module, functions) -> int:
+    """Makes the variables that `functions` (concrete functions) capture tracked dependencies of `module`.
+
+    Returns their number. Call it before `tf.saved_model.save(module, ...)`.
+    """
+    variables, seen = [], set()
+    for function in functions:
+        for variable in function.variables:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                variables.append(variable)
+    module.function_variables = variables
+    return len(variables)
+
+
 class ImageClassifier(tf.Module):
     """Raw images in, class probabilities and ids out.
 
@@ -48,10 +77,7 @@ class ImageClassifier(tf.Module):
     def __init__(self, model: keras.Model, mean: Sequence[float], std: Sequence[float],
                  image_shape: Sequence[int], class_names: Sequence[str], metadata_json: str):
         super().__init__(name="image_classifier")
-        self.model = model
-        # Keras tracks some layers in containers SavedModel does not walk; listing the weights (as
-        # `keras.export.ExportArchive` does) makes every one a tracked dependency of the export.
-        self.model_variables = list(model.variables)
+        self._network = _Untracked(model)
         image_shape = tuple(int(d) for d in image_shape)
         channels = image_shape[-1]
         self._mean = np.asarray(mean, np.float32).reshape(1, 1, 1, channels)
@@ -69,7 +95,7 @@ class ImageClassifier(tf.Module):
         return (tf.cast(images, tf.float32) / 255.0 - self._mean) / self._std
 
     def _classify(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        logits = self.model(self.normalize(images), training=False)
+        logits = self._network.model(self.normalize(images), training=False)
         return {
             "probabilities": tf.nn.softmax(logits, axis=-1),
             "class_ids": tf.argmax(logits, axis=-1, output_type=tf.int64),
@@ -102,8 +128,7 @@ class PtbScorer(tf.Module):
 
     def __init__(self, model: keras.Model, vocab_path: str, words: Sequence[str], metadata_json: str):
         super().__init__(name="ptb_scorer")
-        self.model = model
-        self.model_variables = list(model.variables)  # see ImageClassifier
+        self._network = _Untracked(model)
         self.hidden_size = int(model.hidden_size)
         self.vocab_size = int(model.vocab_size)
         if len(words) != self.vocab_size:
@@ -142,7 +167,7 @@ class PtbScorer(tf.Module):
             token_ids, tf.constant(self.vocab_size, tf.int64), message="token id outside the vocabulary"
         )
         tf.debugging.assert_non_negative(token_ids, message="negative token id")
-        logits, new_state = self.model(tf.cast(token_ids, tf.int32), state, training=False)
+        logits, new_state = self._network.model(tf.cast(token_ids, tf.int32), state, training=False)
         return {"log_probs": tf.nn.log_softmax(logits, axis=-1), "state": new_state}
 
     def _tokenize(self, words: tf.Tensor) -> dict[str, tf.Tensor]:

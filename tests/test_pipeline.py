@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas_tf2 import arch, pipeline
+from enas_tf2 import arch, export, pipeline
 from enas_tf2.errors import FlagError
 from fake_cifar import write_fake_cifar
 from fake_ptb import write_fake_ptb
@@ -98,9 +98,11 @@ def _check_export(export_dir: pathlib.Path, arc: str, space: str) -> dict:
 def test_tiny_macro_pipeline_runs_every_stage_then_skips_them(tmp_path):
     data = tmp_path / "data"
     write_fake_cifar(data / "cifar-10-batches-py", images_per_file=24)
-    out = tmp_path / "pipe"
-    result = run_pipeline(["macro", f"--data_path={data}", f"--output_dir={out}", *TINY_MACRO])
+    out, models = tmp_path / "pipe", tmp_path / "models"
+    result = run_pipeline(["macro", f"--data_path={data}", f"--output_dir={out}", f"--model_base={models}",
+                           *TINY_MACRO])
     summary = json.loads((out / "pipeline.json").read_text())
+    assert summary["published"] == str(models / "1") and export.is_export(str(models / "1"))
     arc = (out / "search" / "final_arc.txt").read_text().splitlines()[0]
     assert summary["derived_arc"] == arc and "test_accuracy" in summary["final_metrics"]
     assert arch.MacroArc.parse(arc, num_layers=3).num_layers == 3
@@ -120,9 +122,11 @@ def test_tiny_macro_pipeline_runs_every_stage_then_skips_them(tmp_path):
         np.testing.assert_array_equal(decoded, tf.io.decode_png((out / folder / pathlib.Path(
             summary["pictures"][0 if folder == "search" else 1]).name).read_bytes()).numpy())
 
-    again = run_pipeline(["macro", f"--data_path={data}", f"--output_dir={out}", *TINY_MACRO])
-    for stage in ("search", "final", "export"):
+    again = run_pipeline(["macro", f"--data_path={data}", f"--output_dir={out}", f"--model_base={models}",
+                          *TINY_MACRO])
+    for stage in ("search", "final", "export", "published"):
         assert f"[pipeline] {stage}: done" in again.stdout and "skipped" in again.stdout
+    assert export.model_versions(str(models)) == [1]  # published once
 
 
 @pytest.mark.slow
