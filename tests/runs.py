@@ -47,3 +47,32 @@ def event_tags(output_dir: pathlib.Path) -> set[str]:
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             tags.update(value.tag for value in event.summary.value)
     return tags
+
+
+def dashboard(output_dir: pathlib.Path) -> dict:
+    """What TensorBoard's dashboards read from a run folder, through TensorBoard's own event reader.
+
+    Returns `{"images": {tag: [steps]}, "scalars": {tag: [steps]}, "text": {tag: [steps]},
+    "hparams": {name: value}}` (the HParams of the run's session start, empty if none).
+    """
+    from tensorboard.backend.event_processing import plugin_event_accumulator as pea
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    accumulator = pea.EventAccumulator(str(output_dir), size_guidance={pea.TENSORS: 0})
+    accumulator.Reload()
+    def tags(plugin: str) -> dict:
+        try:
+            return accumulator.PluginTagToContent(plugin)
+        except KeyError:  # no summary of that plugin in the run
+            return {}
+
+    out = {plugin: {tag: [event.step for event in accumulator.Tensors(tag)] for tag in tags(plugin)}
+           for plugin in ("images", "scalars", "text")}
+    hparams = {}
+    for content in tags("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+        if data.HasField("session_start_info"):
+            for name, value in data.session_start_info.hparams.items():
+                hparams[name] = getattr(value, value.WhichOneof("kind"))
+    out["hparams"] = hparams
+    return out

@@ -13,7 +13,7 @@ import time
 import pytest
 import tensorflow as tf
 from fake_cifar import write_fake_cifar
-from runs import event_tags, run_main
+from runs import dashboard, event_tags, run_main
 
 from enas_tf2 import arch
 
@@ -63,6 +63,20 @@ def test_tiny_search_writes_events_checkpoint_and_final_arc_then_final_trains_it
                 "eval/valid_accuracy", "eval/test_accuracy", "arc/sampled", "arc/derived"):
         assert tag in tags, f"{tag} missing from the TensorBoard events; found {sorted(tags)}"
     assert tf.train.latest_checkpoint(str(output_dir / "checkpoints")) is not None
+    # The NAS dashboards: per-epoch pictures (the step slider shows the drift), the op distribution
+    # heatmap and its diagnostics, and the run's flags in HParams.
+    board = dashboard(output_dir)
+    epoch_steps = board["scalars"]["eval/valid_accuracy"]
+    assert len(epoch_steps) == 2
+    for tag in ("arc/sampled_best_picture", "arc/op_distribution"):
+        assert board["images"][tag] == epoch_steps, (tag, board["images"])
+    assert board["images"]["arc/derived_picture"] == [epoch_steps[-1]]
+    assert board["text"]["arc/op_distribution_text"] == epoch_steps
+    for tag in ("controller/phase_entropy", "controller/phase_mean_reward", "controller/max_op_share"):
+        assert board["scalars"][tag] == epoch_steps, tag
+    assert board["scalars"]["controller/reward_trend"] == epoch_steps[1:]
+    assert board["hparams"]["seed"] == 3 and board["hparams"]["child_num_layers"] == 3
+    assert board["hparams"]["search_for"] == "macro" and "data_path" in board["hparams"]
     log = (output_dir / "stdout").read_text()
     assert "Epoch 2: Training controller" in log and "valid_accuracy" in log and "test_accuracy" in log
 
@@ -80,6 +94,9 @@ def test_tiny_search_writes_events_checkpoint_and_final_arc_then_final_trains_it
     final_log = (final_dir / "stdout").read_text()
     assert "test_accuracy" in final_log and "valid_accuracy" not in final_log
     assert "eval/test_accuracy" in event_tags(final_dir)
+    # A second row of the HParams table: the final run, told apart by its arc.
+    final_hparams = dashboard(final_dir)["hparams"]
+    assert final_hparams["child_fixed_arc"] == str(derived) and final_hparams["controller_training"] is False
 
 
 def test_missing_data_path_fails_fast_and_keeps_the_previous_run(tmp_path):

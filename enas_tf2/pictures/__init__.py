@@ -14,10 +14,12 @@ from enas_tf2.pictures.diagrams import (
     draw_ptb,
     write_png,
 )
+from enas_tf2.pictures.heatmap import draw_heatmap
 
 __all__ = [
     "Canvas",
     "draw_arc",
+    "draw_heatmap",
     "draw_macro",
     "draw_micro",
     "draw_micro_cell",

@@ -274,6 +274,17 @@ class Task(abc.ABC):
         """A picture of a flat architecture (uint8 `[H, W, 3]`), or None."""
         return None
 
+    #: The ops an architecture chooses among, for the controller's op distribution (empty: none).
+    op_names: tuple[str, ...] = ()
+
+    def op_choices(self, arc: np.ndarray) -> list[tuple[str, int]]:
+        """The op decisions of a flat architecture: `(decision, op index)` pairs, in a fixed order.
+
+        A decision ("layer 3", "normal node 2") may appear more than once (a micro node chooses
+        two ops); the controller's diagnostics count them per decision.
+        """
+        return []
+
     def final_command(self, arc_string: str) -> str:
         """The command that trains a derived architecture from scratch."""
         return f"--child_fixed_arc='{arc_string}' --nocontroller_training"

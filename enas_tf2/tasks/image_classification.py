@@ -292,6 +292,20 @@ class ImageClassificationTask(Task):
     def draw_arc(self, arc: np.ndarray) -> np.ndarray:
         return pictures.draw_arc(_arc_class(self.space).from_flat(arc))
 
+    @property
+    def op_names(self) -> tuple[str, ...]:
+        if self.space == "micro":
+            return tuple(arch.MICRO_OP_NAMES)
+        return tuple(arch.MACRO_OP_NAMES[: self.child_config.num_branches])
+
+    def op_choices(self, arc: np.ndarray) -> list[tuple[str, int]]:
+        """Macro: the op of each layer; micro: the two ops of each node of both cells."""
+        parsed = _arc_class(self.space).from_flat(arc)
+        if self.space == "micro":
+            return [(f"{name} node {k + 2}", op) for name, cell in zip(("normal", "reduce"), parsed.cells)
+                    for k, block in enumerate(cell.blocks) for op in (block[1], block[3])]
+        return [(f"layer {layer}", op) for layer, op in enumerate(parsed.ops)]
+
     def final_command(self, arc_string: str) -> str:
         """The command that trains a derived architecture from scratch (the space's final script)."""
         data, child, run = self.config.data, self.config.child, self.run_config

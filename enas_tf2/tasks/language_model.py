@@ -348,6 +348,12 @@ class LanguageModelTask(Task):
     def draw_arc(self, arc: np.ndarray) -> np.ndarray:
         return self._draw_cell(self._cell(arc))
 
+    op_names = tuple(arch.PTB_ACTIVATION_NAMES)
+
+    def op_choices(self, arc: np.ndarray) -> list[tuple[str, int]]:
+        """The activation of each node of the cell (the original's activation ids)."""
+        return [(f"node {node}", activation) for node, activation in enumerate(self._cell(arc).activations)]
+
     def final_command(self, arc_string: str) -> str:
         """The command that trains a derived cell from scratch with the same implementation."""
         config = self.config

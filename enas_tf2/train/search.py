@@ -3,9 +3,10 @@
 Per epoch (ENAS_SPEC.md 6.6, 7.2; ENAS_PTB_SPEC.md 1.12): one child epoch, each step with a
 freshly sampled architecture (controller frozen); then, if `epoch % controller_train_every ==
 0`, `controller_train_steps` controller updates of `controller_num_aggregate` samples each
-(child frozen), each sample rewarded by the child's score on one validation batch; then 10
-sampled architectures are printed with their score; then the task's evaluation and a
-checkpoint (`train.loop`).
+(child frozen), each sample rewarded by the child's score on one validation batch; then the phase's
+diagnostics (op distribution, entropy, reward trend, collapse warning: `train.diagnostics`);
+then 10 sampled architectures are printed with their score and the best of them drawn; then
+the task's evaluation and a checkpoint (`train.loop`).
 
 After the last epoch the final architecture is **derived** (the paper's procedure, absent from
 the original code, Q-28): `derive_samples` architectures are sampled from the trained policy,
@@ -24,6 +25,7 @@ from absl import logging
 from enas_tf2 import run_record
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.tasks.base import ChildTrainer, Task
+from enas_tf2.train.diagnostics import ControllerDiagnostics
 from enas_tf2.train.loop import TrainingLoop
 from enas_tf2.train.monitor import Monitor, to_python
 
@@ -81,6 +83,7 @@ class Search:
         self.child = child
         self.reward_batches = reward_batches
         self.monitor = monitor
+        self.diagnostics = ControllerDiagnostics(task, monitor)
         loop.hooks.append(self)
 
     @property
@@ -125,9 +128,11 @@ class Search:
         progress = self.monitor.progress
         progress.start(f"controller phase after epoch {epoch}", config.controller_train_steps, unit="update",
                        done=start)
+        sampled = []  # (arc, entropy, reward) tensors of each update, fetched once after the phase
         for done, ctrl_step in enumerate(range(first_step, first_step + config.controller_train_steps - start),
                                          start=start + 1):
             logs = self.controller.train_step()
+            sampled.append((logs["arc"], logs["entropy"], logs["reward"]))
             progress.update(done)
             if ctrl_step % config.controller_log_every == 0:
                 learning_rate = float(self.controller.optimizer.learning_rate.numpy())
@@ -137,6 +142,9 @@ class Search:
             if done < config.controller_train_steps:
                 self.loop.after_hook_step(done)
         progress.end()
+        arcs, entropies, rewards = ([np.asarray(value) for value in values] for values in zip(*sampled)) if sampled \
+            else ([], [], [])
+        self.diagnostics.after_phase(epoch, step, arcs, entropies, rewards)
         logging.info("Here are %d %s", NUM_PRINTED_ARCS, task.arc_noun)
         rows, best_arc, best_reward = [], None, -np.inf
         for _ in range(NUM_PRINTED_ARCS):
