@@ -20,7 +20,7 @@ from enas_tf2.errors import EnasError, FlagError
 from enas_tf2.flags import common
 
 #: Flags recorded as HParams in TensorBoard even when they keep their default (the run's identity).
-HPARAM_FLAGS = ("preset", "search_for", "seed", "num_epochs", "batch_size", "child_fixed_arc")
+HPARAM_FLAGS = ("preset", "search_for", "search_policy", "seed", "num_epochs", "batch_size", "child_fixed_arc")
 
 
 _AS_IN_THE_ORIGINAL = " has no effect (as in the original)."

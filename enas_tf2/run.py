@@ -23,6 +23,7 @@ from absl import logging
 
 from enas_tf2 import distribute, run_record
 from enas_tf2.controllers.trainer import ControllerTrainer
+from enas_tf2.controllers.uniform import UniformPolicy
 from enas_tf2.data.streams import ResumableStream
 from enas_tf2.errors import EnasError, FlagError
 from enas_tf2.tasks.base import Task, count_params
@@ -44,6 +45,16 @@ def log_flags(flags: dict, monitor: Monitor) -> None:
     monitor.write_to_log_file("Flags:\n" + "\n".join(f"  {name}={value}" for name, value in sorted(flags.items())))
     logging.info("%d flag values are in %s and %s", len(flags), os.path.join(monitor.output_dir, "stdout"),
                  run_record.RUN_FILE)
+
+
+def trial_name(output_dir: str) -> str:
+    """The run's row name in TensorBoard's HParams table: the folder's last two path components.
+
+    Unique where runs share a last folder name (`<policy>_seed<n>/search`, `.../final` of a seeds
+    study), short enough to read.
+    """
+    parts = os.path.abspath(output_dir).split(os.sep)
+    return "/".join(part for part in parts[-2:] if part)
 
 
 def finish_final(task: Task, results: dict[str, float], state: RunState, monitor: Monitor, chief: bool) -> dict:
@@ -148,6 +159,9 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
         controller_trainer = reward_batches = trainer = controller = replica_rewards = None
         if task.search:
             controller = _built(task.build_controller)
+            if task.controller_config.policy == "random":
+                # Random search with weight sharing: uniform samples over the controller's space, never trained.
+                controller = UniformPolicy.like(controller)
             reward_batches = task.reward_batches()
             replica_rewards = task.replica_rewards(strategy, lambda: trainer)
             controller_trainer = ControllerTrainer.from_config(
@@ -182,7 +196,7 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
         log_flags(dict(config.flags), monitor)
         if chief:
             monitor.hparams(run_record.jsonable_flags(dict(config.flags) if hparams is None else hparams),
-                            trial_id=os.path.basename(os.path.abspath(output_dir)))
+                            trial_id=trial_name(output_dir))
         distribute.log_replicas(strategy, config.distribution, *task.batch_log(), config.jit_compile)
         logging.info("%s", task.data_log())
         if restored:
@@ -195,7 +209,11 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
             monitor.picture(0, "arc/final_picture", task.arc_picture, os.path.join(output_dir, run_record.ARC_PICTURE))
         logging.info("Child: %s, %d trainable parameters", type(child).__name__, task.trained_params(child))
         if controller is not None:
-            logging.info("Controller: %d trainable parameters", count_params(controller.trainable_variables))
+            if isinstance(controller, UniformPolicy):
+                logging.info("Search policy: random (uniform samples over the space's %d arc positions; no controller "
+                             "is trained)", controller.arc_length)
+            else:
+                logging.info("Controller: %d trainable parameters", count_params(controller.trainable_variables))
         loop = TrainingLoop(task, trainer, state, monitor, LoopConfig(
             num_epochs=config.num_epochs, steps_per_epoch=task.steps_per_epoch(), log_every=config.log_every,
             eval_every_epochs=config.eval_every_epochs, max_steps=config.max_steps,
@@ -210,6 +228,7 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
                     controller_train_steps=controller_config.train_steps,
                     controller_log_every=controller_config.log_every,
                     derive_samples=config.derive_samples,
+                    train_controller=controller_config.policy == "controller",
                 ), loop, controller_trainer, trainer, reward_batches, monitor).run()
             else:
                 results = finish_final(task, loop.run(), state, monitor, chief)

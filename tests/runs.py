@@ -53,7 +53,8 @@ def dashboard(output_dir: pathlib.Path) -> dict:
     """What TensorBoard's dashboards read from a run folder, through TensorBoard's own event reader.
 
     Returns `{"images": {tag: [steps]}, "scalars": {tag: [steps]}, "text": {tag: [steps]},
-    "hparams": {name: value}}` (the HParams of the run's session start, empty if none).
+    "hparams": {name: value}, "trial_id": the HParams row's name}` (the HParams of the run's
+    session start, empty if none).
     """
     from tensorboard.backend.event_processing import plugin_event_accumulator as pea
     from tensorboard.plugins.hparams import plugin_data_pb2
@@ -68,11 +69,13 @@ def dashboard(output_dir: pathlib.Path) -> dict:
 
     out = {plugin: {tag: [event.step for event in accumulator.Tensors(tag)] for tag in tags(plugin)}
            for plugin in ("images", "scalars", "text")}
-    hparams = {}
+    hparams, trial_id = {}, None
     for content in tags("hparams").values():
         data = plugin_data_pb2.HParamsPluginData.FromString(content)
         if data.HasField("session_start_info"):
+            trial_id = data.session_start_info.group_name
             for name, value in data.session_start_info.hparams.items():
                 hparams[name] = getattr(value, value.WhichOneof("kind"))
     out["hparams"] = hparams
+    out["trial_id"] = trial_id
     return out

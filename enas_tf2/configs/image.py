@@ -341,7 +341,10 @@ def resolve(values: Mapping[str, Any]) -> ImageClassificationConfig:
             temperature=get("controller_temperature"), op_tanh_reduce=get("controller_op_tanh_reduce", 1.0),
             skip_target=get("controller_skip_target", 0.8), skip_weight=get("controller_skip_weight", 0.0),
             search_for=get("search_for"), log_every=get("log_every", 50),
+            policy=get("search_policy", "controller") or "controller",
         )
+    elif (get("search_policy") or "controller") != "controller":
+        raise FlagError("--search_policy applies to searches; a final run (--child_fixed_arc) trains one architecture.")
     run = RunConfig(
         output_dir=get("output_dir", "") or "", reset_output_dir=bool(get("reset_output_dir", False)),
         distribution=get("distribution", "none") or "none", cpu_replicas=get("cpu_replicas", 0) or 0,

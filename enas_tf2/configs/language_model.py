@@ -301,7 +301,10 @@ def resolve(values: Mapping[str, Any]) -> LanguageModelConfig:
             train_steps=int(get("controller_train_steps")), train_every=int(get("controller_train_every")),
             l2_reg=float(values.get("controller_l2_reg") or 0.0), tanh_constant=get("controller_tanh_constant"),
             temperature=get("controller_temperature"), tf_adam=ptb_impl == "enas_lm",
+            policy=values.get("search_policy") or "controller",
         )
+    elif (values.get("search_policy") or "controller") != "controller":
+        raise FlagError("--search_policy applies to searches; a final run (--child_fixed_arc) trains one architecture.")
     run = RunConfig(
         output_dir=values.get("output_dir", "") or "", reset_output_dir=bool(values.get("reset_output_dir", False)),
         distribution=distribution, cpu_replicas=values.get("cpu_replicas", 0) or 0, seed=values.get("seed"),

@@ -109,6 +109,8 @@ class ControllerConfig:
         tf_adam: Adam with TensorFlow's defaults (enas_lm) instead of the original's
             (beta_1 = 0, epsilon = 1e-3).
         log_every: a controller log line every this many updates.
+        policy: "controller" (ENAS) or "random" (uniform samples, no controller training:
+            `--search_policy`, `controllers.uniform`).
     """
 
     learning_rate: float
@@ -126,6 +128,7 @@ class ControllerConfig:
     search_for: str | None = None
     tf_adam: bool = False
     log_every: int = 1
+    policy: str = "controller"
 
     def __post_init__(self) -> None:
         if self.num_aggregate < 1:
@@ -135,6 +138,8 @@ class ControllerConfig:
         for name in ("train_steps", "train_every", "log_every"):
             if getattr(self, name) <= 0:
                 raise FlagError(f"--controller_{name} must be positive. Received: {getattr(self, name)}")
+        if self.policy not in ("controller", "random"):
+            raise FlagError(f"--search_policy must be controller or random. Received: {self.policy!r}")
 
 
 def resilience_settings(values: Mapping[str, Any], default_keep: int) -> dict[str, Any]:

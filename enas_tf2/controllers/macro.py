@@ -136,6 +136,19 @@ class MacroController(keras.Model):
     def _post(self, logits: tf.Tensor) -> tf.Tensor:
         return reinforce.logit_postprocess(logits, self.temperature, self.tanh_constant)
 
+    def choice_counts(self) -> list[int]:
+        """The number of values each arc position can take: per layer its op, then one bit per earlier layer.
+
+        With `search_for="connection"` the op is always 0 (one value). The random search policy
+        samples each position uniformly from these (`controllers.uniform`).
+        """
+        op_choices = 1 if self.search_for == "connection" else self.num_branches
+        return [count for layer in range(self.num_layers) for count in [op_choices] + [2] * layer]
+
+    def skip_positions(self) -> list[int]:
+        """The arc positions that are skip bits (for the skip rate of a uniform sample)."""
+        return [arch.macro_layer_offset(layer) + 1 + j for layer in range(self.num_layers) for j in range(layer)]
+
     def sample(
         self, rng: tf.random.Generator | None = None, forced_arc: tf.Tensor | None = None
     ) -> dict[str, tf.Tensor]:

@@ -170,6 +170,16 @@ class MicroController(keras.Model):
     def _post(self, logits: tf.Tensor) -> tf.Tensor:
         return reinforce.logit_postprocess(logits, self.temperature, self.tanh_constant)
 
+    def choice_counts(self) -> list[int]:
+        """The number of values each arc position can take (both cells: `x_idx x_op y_idx y_op` per node).
+
+        Node `b` (0-based) reads one of the `b + 2` earlier nodes; each input takes one of the
+        `num_branches` ops. The random search policy samples each position uniformly from these.
+        """
+        cell = [count for block in range(self.num_cells)
+                for count in (block + 2, self.num_branches, block + 2, self.num_branches)]
+        return cell + cell
+
     def _op_logits(self, h: tf.Tensor, normal_cell: bool) -> tf.Tensor:
         """`[1, 5]` op logits: `(C / op_tanh_reduce) tanh((h . W_soft + b_soft) / T)` (+ the constant bias)."""
         op_tanh = None if self.tanh_constant is None else self.tanh_constant / self.op_tanh_reduce

@@ -227,6 +227,16 @@ class PtbController(keras.Model):
     def _post(self, logits: tf.Tensor) -> tf.Tensor:
         return reinforce.logit_postprocess(logits, self.temperature, self.tanh_constant)
 
+    def choice_counts(self) -> list[int]:
+        """The number of values each arc position can take, in this controller's encoding.
+
+        Node `l >= 1` reads one of the `l` earlier nodes and applies one of `num_functions`
+        activations; the original encoding starts with node 0's activation, enas_lm's fixes it to
+        tanh. The random search policy samples each position uniformly from these.
+        """
+        first = [self.num_functions] if self.ptb_impl == "original" else []
+        return first + [count for node in range(1, self.num_nodes) for count in (node, self.num_functions)]
+
     def _predecessor_logits(self, keys: list[tf.Tensor], h: tf.Tensor, node_id: int) -> tf.Tensor:
         """`[1, node_id]` logits over nodes `0..node_id-1`: attention, post-processing, then the prior."""
         scores = tf.reshape(self.attention(tf.concat(keys, axis=0), h), [1, node_id])

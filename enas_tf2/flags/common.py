@@ -37,6 +37,10 @@ def define_run_flags(program: str, data_path_help: str) -> None:
     flags.DEFINE_boolean("summary_only", False, "Build the model(s) for the given flags, print a summary and the "
                          "parameter counts, exit.")
     flags.DEFINE_boolean("jit_compile", False, "XLA-compile the child's steps (slower on CPU; try it on GPU).")
+    flags.DEFINE_enum("search_policy", "controller", ["controller", "random"], "Searches: how architectures are "
+                      "sampled. controller: the ENAS controller, trained by REINFORCE; random: uniformly, never "
+                      "trained (random search with weight sharing, the baseline to beat), with the same supernet "
+                      "training and the same derivation.")
     flags.DEFINE_integer("derive_samples", 100, "At the end of a search: sample this many architectures, score each "
                          "on one validation batch and write the best to <output_dir>/final_arc.txt (0: skip).")
     flags.DEFINE_integer("eval_every_epochs", 1, "Run the end-of-epoch block (controller phase, evaluation, "

@@ -15,6 +15,7 @@ from enas_tf2.pictures.diagrams import (
     write_png,
 )
 from enas_tf2.pictures.heatmap import draw_heatmap
+from enas_tf2.pictures.scatter import draw_scatter
 
 __all__ = [
     "Canvas",
@@ -24,6 +25,7 @@ __all__ = [
     "draw_micro",
     "draw_micro_cell",
     "draw_ptb",
+    "draw_scatter",
     "encode_png",
     "text_size",
     "write_png",

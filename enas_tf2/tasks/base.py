@@ -59,11 +59,14 @@ class Metric:
         name: the metric's name in logs (`val_acc`, `ppl`).
         from_reward: reward -> metric.
         fmt: the metric's format in logs.
+        higher_is_better: the metric's own direction (False for a perplexity); rankings
+            negate it when False.
     """
 
     name: str = "reward"
     from_reward: Callable[[float], float] = _identity
     fmt: str = ".4f"
+    higher_is_better: bool = True
 
     def format(self, reward: float) -> str:
         """`name=<metric>`, e.g. `val_acc=0.8125`."""
@@ -284,6 +287,19 @@ class Task(abc.ABC):
         two ops); the controller's diagnostics count them per decision.
         """
         return []
+
+    # -- rank correlation (python -m enas_tf2.rank_correlation) ----------------------------
+
+    #: The key of `final_metrics.json` a stand-alone (final) run is ranked by.
+    standalone_metric: str = "test_metric"
+
+    def shared_score(self, arc: np.ndarray) -> float:
+        """The metric of `arc` with the search's shared weights on the whole validation split.
+
+        The search's `evaluate` samples a fresh architecture per batch; this one keeps `arc` for
+        every batch, so architectures can be ranked by their shared-weight score.
+        """
+        raise NotImplementedError(f"The {self.name} task cannot score one architecture on its validation split.")
 
     def final_command(self, arc_string: str) -> str:
         """The command that trains a derived architecture from scratch."""

@@ -95,6 +95,7 @@ class ImageClassificationTask(Task):
 
     name = "image_classification"
     metric = Metric("val_acc", fmt=".4f")
+    standalone_metric = "test_accuracy"
     derive_noun = "one validation minibatch"
     nonfinite_hint = "Lower the learning rate (--child_lr_max / --child_lr) or check the data"
 
@@ -266,6 +267,19 @@ class ImageClassificationTask(Task):
             results[f"{name}_accuracy"] = float(correct.numpy()) / max(total, 1)
             logging.info("%s_accuracy: %.4f", name, results[f"{name}_accuracy"])
         return results
+
+    def shared_score(self, arc: np.ndarray) -> float:
+        """Validation accuracy of one architecture with the supernet's weights, over the whole split."""
+        dataset = self.eval_datasets["valid"]
+        arc_tensor = tf.constant(np.asarray(arc), tf.int32)
+        correct, total = tf.constant(0, tf.int32), 0
+        self.progress.start("shared-weight validation", num_batches(dataset), unit="batch")
+        for done, (images, labels) in enumerate(dataset, start=1):
+            correct += self.trainer.eval_step(images, labels, arc_tensor)
+            total += int(labels.shape[0])
+            self.progress.update(done)
+        self.progress.end()
+        return float(correct.numpy()) / max(total, 1)
 
     # -- the search -------------------------------------------------------------------------
 

@@ -70,7 +70,8 @@ class LanguageModelTask(Task):
     """
 
     name = "language_model"
-    metric = Metric("ppl", from_reward=_ppl_from_reward, fmt=".2f")
+    metric = Metric("ppl", from_reward=_ppl_from_reward, fmt=".2f", higher_is_better=False)
+    standalone_metric = "valid_ppl"
     arc_noun = "cells"
     derive_noun = "one validation window"
     nonfinite_hint = "Lower --child_lr or raise regularisation"
@@ -269,6 +270,14 @@ class LanguageModelTask(Task):
         with self._averaged():
             return self.trainer.evaluate(self.valid_dataset, carry_state=self.config.valid_carry_state,
                                          sample_arcs=self.config.search, on_window=self.progress.update)
+
+    def shared_score(self, arc: np.ndarray) -> float:
+        """Validation perplexity of one cell with the supernet's weights (each window as the search's validation)."""
+        self.progress.start("shared-weight validation", num_batches(self.valid_dataset), unit="window")
+        ppl = self.trainer.evaluate(self.valid_dataset, carry_state=self.config.valid_carry_state,
+                                    arc=tf.constant(np.asarray(arc), tf.int32), on_window=self.progress.update)
+        self.progress.end()
+        return ppl
 
     def test(self) -> float:
         """The batch-1 pass over the whole test split (ENAS_PTB_SPEC.md 2.5)."""

@@ -341,7 +341,7 @@ class LanguageModelTrainer:
     # -- evaluation passes ---------------------------------------------------------------------
 
     def evaluate(self, dataset: tf.data.Dataset, carry_state: bool = True, sample_arcs: bool = False,
-                 on_window: Callable[[int], None] | None = None) -> float:
+                 on_window: Callable[[int], None] | None = None, arc: tf.Tensor | None = None) -> float:
         """Perplexity of one pass: exp(total CE / tokens), with the state zeroed first.
 
         With equal-length windows this is enas_lm's exp(mean of window means); with the test
@@ -353,13 +353,16 @@ class LanguageModelTrainer:
                 False zeroes it before every window (enas_lm search).
             sample_arcs: search mode: a freshly sampled architecture per window.
             on_window: called with the number of windows done after each (progress lines).
+            arc: search mode: this flat arc for every window (a shared-weight score).
         """
         total, count, state = 0.0, 0.0, None
         empty_arc = tf.zeros([0], tf.int32)
         for done, (x, y) in enumerate(dataset, start=1):
             if state is None or not carry_state:
                 state = self.model.initial_state(int(x.shape[0]))
-            if sample_arcs:
+            if arc is not None:
+                window_total, window_count, state = self.eval_window(x, y, state, arc)
+            elif sample_arcs:
                 window_total, window_count, state = self.eval_window(x, y, state, empty_arc)
             else:
                 window_total, window_count, state = self.eval_window(x, y, state)

@@ -43,12 +43,15 @@ class SearchConfig:
         controller_train_steps: controller updates per phase.
         controller_log_every: controller log line every this many updates.
         derive_samples: architectures sampled to derive the final one (0: skip).
+        train_controller: False for the random policy (`--search_policy=random`): no controller
+            updates; the printed and derived architectures are uniform samples.
     """
 
     controller_train_every: int
     controller_train_steps: int
     controller_log_every: int = 1
     derive_samples: int = 100
+    train_controller: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +97,7 @@ class Search:
 
     def run(self) -> Derivation | None:
         every, epochs = self.config.controller_train_every, self.loop.config.num_epochs
-        if epochs < every:
+        if epochs < every and self.config.train_controller:
             logging.warning("--num_epochs=%d is below --controller_train_every=%d: the controller will never be "
                             "trained, and the derived architecture is a sample of its initial policy.", epochs, every)
         self.loop.run()
@@ -122,6 +125,13 @@ class Search:
         architectures are short and run to the end before the next save.
         """
         config, task = self.config, self.task
+        if config.train_controller:
+            self._controller_updates(epoch, step, start)
+        self._print_sampled(step)
+
+    def _controller_updates(self, epoch: int, step: int, start: int) -> None:
+        """The phase's `controller_train_steps` updates (from update `start` on), then its diagnostics."""
+        config, task = self.config, self.task
         logging.info("%s%s", task.controller_phase_log(epoch), f" (resumed after update {start})" if start else "")
         # Read the update counter once: fetching it after every update would wait for each step.
         first_step = int(self.controller.optimizer.iterations.numpy()) + 1
@@ -145,7 +155,12 @@ class Search:
         arcs, entropies, rewards = ([np.asarray(value) for value in values] for values in zip(*sampled)) if sampled \
             else ([], [], [])
         self.diagnostics.after_phase(epoch, step, arcs, entropies, rewards)
-        logging.info("Here are %d %s", NUM_PRINTED_ARCS, task.arc_noun)
+
+    def _print_sampled(self, step: int) -> None:
+        """The 10 sampled architectures with their score on a validation batch; the best is drawn."""
+        task = self.task
+        logging.info("Here are %d %s%s", NUM_PRINTED_ARCS, task.arc_noun,
+                     "" if self.config.train_controller else " (uniform samples: --search_policy=random)")
         rows, best_arc, best_reward = [], None, -np.inf
         for _ in range(NUM_PRINTED_ARCS):
             arc_tensor = self.controller.sample_arc()["arc"]
@@ -190,11 +205,12 @@ class Search:
         """Writes `final_arc.txt`: the arc on its first line, then how to train it."""
         task = self.task
         arc_string = task.arc_string(derivation.arc)
+        policy = "sampled" if self.config.train_controller else "uniformly sampled (--search_policy=random)"
         command = task.final_command(arc_string)
         path = os.path.join(output_dir, FINAL_ARC_FILE)
         run_record.write_text_atomically(
             path,
-            f"{arc_string}\n# best of {derivation.num_samples} sampled {task.arc_noun} on {task.derive_noun}: "
+            f"{arc_string}\n# best of {derivation.num_samples} {policy} {task.arc_noun} on {task.derive_noun}: "
             f"{task.metric.format(derivation.reward)} (mean {derivation.mean_metric:{task.metric.fmt}})\n"
             f"# train it from scratch with:\n# {command}\n",
         )
