@@ -15,7 +15,7 @@ import pytest
 
 from enas_tf2 import arch
 from fake_ptb import write_fake_ptb
-from runs import event_tags, run_script
+from runs import event_tags, run_module, run_script
 
 VOCAB = 40
 TINY = ["--batch_size=8", "--child_hidden_size=16", "--log_every=10", "--seed=1"]
@@ -56,6 +56,19 @@ def test_tiny_search_then_final_training_of_the_derived_cell(data_dir, tmp_path)
     # A uniform model scores exactly the vocabulary size; three epochs on the Markov corpus beat it.
     assert metrics["test_ppl"] < VOCAB and metrics["valid_ppl"] < VOCAB
     assert {"eval/test_ppl", "eval/valid_ppl", "child/train_ppl"} <= event_tags(final)
+
+    # The search's shared weights rank two uniform cells (perplexity: lower is better), each trained alone.
+    report_path = tmp_path / "rank.json"
+    run_module("rank_correlation", [f"--search_dir={out}", "--num_archs=2", "--final_epochs=1", "--arch_source=uniform",
+                                    f"--json_out={report_path}", *TINY], timeout=600)
+    report = json.loads(report_path.read_text())
+    assert report["standalone_metric"] == "valid_ppl" and report["arch_source"] == "uniform"
+    for row in report["archs"]:
+        arch.PtbArc.parse(row["arc"], arc_format="enas_lm", num_nodes=4)
+        assert 1.0 < row["shared"] < 10 * VOCAB and 1.0 < row["standalone"] < 10 * VOCAB
+    shared, alone = [r["shared"] for r in report["archs"]], [r["standalone"] for r in report["archs"]]
+    top = report["top1_index"]
+    assert shared[top] == min(shared) and report["top1_regret"] == pytest.approx(alone[top] - min(alone))
 
 
 @pytest.mark.slow
