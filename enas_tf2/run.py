@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from enas_tf2 import distribute, run_record
+from enas_tf2 import distribute, precision, run_record
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.controllers.uniform import UniformPolicy
 from enas_tf2.data.streams import ResumableStream
@@ -198,6 +198,8 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
             monitor.hparams(run_record.jsonable_flags(dict(config.flags) if hparams is None else hparams),
                             trial_id=trial_name(output_dir))
         distribute.log_replicas(strategy, config.distribution, *task.batch_log(), config.jit_compile)
+        if config.precision != "float32":
+            logging.info("%s", precision.describe(config.precision))
         logging.info("%s", task.data_log())
         if restored:
             logging.info("Resumed from %s at epoch %d, step %d (%s)", restored, int(state.epoch),

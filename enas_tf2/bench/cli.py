@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from absl import app, flags
 
 from enas_tf2.bench import config as bench_config
-from enas_tf2.bench import report, runner, timing
+from enas_tf2.bench import compare, report, runner, timing
 
 #: Integer flags that override a preset field of the same name (None: the preset's).
 OVERRIDE_FLAGS = (
@@ -35,6 +37,11 @@ def define_flags() -> None:
     flags.DEFINE_string("preset", "small", "Preset of the space (small, search, final; ptb also original_search).")
     flags.DEFINE_integer("seed", 0, "Seed of weights, synthetic data and the controller.")
     flags.DEFINE_string("json_out", None, "Also write the JSON results to this file.")
+    flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "The child's "
+                      "--precision. A mixed final preset also times the float32 network, step by step alternately, "
+                      "and reports the speed-up.")
+    flags.DEFINE_string("compare", None, "The JSON file time_original.py wrote (--out) for the same script on this "
+                        "machine, just before or after: adds a side-by-side table and the ratios (JSON key compare).")
     flags.DEFINE_integer("ref_size", timing.REF_MATMUL_SIZE, "Side of the reference matmul. Change it only for "
                          "smoke tests: units are then not comparable with other runs.")
     for name, help_text in OVERRIDE_FLAGS:
@@ -47,10 +54,15 @@ def main(argv: list[str]) -> None:
     values = flags.FLAGS
     overrides = {name: values[name].value for name, _ in OVERRIDE_FLAGS}
     overrides["seed"] = values.seed
-    config = bench_config.config_from_flags(values.space, values.preset, overrides)
+    config = dataclasses.replace(bench_config.config_from_flags(values.space, values.preset, overrides),
+                                 precision=values.precision)
+    original = compare.read_original(values.compare) if values.compare else None  # a bad path fails first
     results = runner.run(config, values.preset, values.ref_size)
     # Results are the program's output (stdout), not log events: scripts grep the JSON line.
     print(report.format_table(results), flush=True)
+    if original is not None:
+        results["compare"] = compare.compare(results, original)
+        print(compare.format_comparison(results["compare"]), flush=True)
     line = report.json_line(results)
     print(line, flush=True)
     if values.json_out:

@@ -58,6 +58,7 @@ class BenchConfig:
             bptt: the shape, where it differs from the script's (`SHAPE_FLAGS` says which
             flag each replaces and which space reads it); None keeps the script's.
         fixed_arc: a final network's architecture instead of the script's.
+        precision: the child's `--precision` ("float32", "mixed_bfloat16", "mixed_float16").
     """
 
     script: str
@@ -75,6 +76,7 @@ class BenchConfig:
     num_nodes: int | None = None
     bptt: int | None = None
     fixed_arc: str | None = None
+    precision: str = "float32"
 
     @property
     def space(self) -> str:
@@ -146,7 +148,7 @@ def script_values(config: BenchConfig) -> dict[str, Any]:
     """The script's flag values with the bench's shape, seed and final architecture: `resolve`'s input."""
     space = config.space
     values = dict(PRESETS[config.script].flags)
-    values.update(output_dir=UNUSED_OUTPUT_DIR, seed=config.seed)
+    values.update(output_dir=UNUSED_OUTPUT_DIR, seed=config.seed, precision=config.precision)
     for field, flag in SHAPE_FLAGS[space].items():
         if getattr(config, field) is not None:
             values[flag] = getattr(config, field)
@@ -193,7 +195,8 @@ def uses_script_arc(config: BenchConfig) -> bool:
 
 def recorded_fields(config: BenchConfig) -> dict[str, Any]:
     """The config as the results record it: the timing fields and the resolved shape and hyperparameters."""
-    fields: dict[str, Any] = dict(script=config.script, **{name: getattr(config, name) for name in TIMING_FIELDS})
+    fields: dict[str, Any] = dict(script=config.script, precision=config.precision,
+                                  **{name: getattr(config, name) for name in TIMING_FIELDS})
     if config.space == "ptb":
         resolved = resolve_language_model(config)
         controller = resolved.controller

@@ -60,14 +60,15 @@ def image_task(config: bench_config.BenchConfig) -> ImageClassificationTask:
     return task
 
 
-def static_network(child: ImageChildConfig, flat_arc: np.ndarray) -> keras.Model:
+def static_network(child: ImageChildConfig, flat_arc: np.ndarray, precision: str = "float32") -> keras.Model:
     """The supernet of `child` built statically for one architecture: only its ops, no `switch_case`.
 
     What the supernet costs over this network is the price of choosing ops inside the graph.
     """
     if child.space == "micro":
-        return build_child_network(child, static_arc=arch.MicroArc.from_flat(flat_arc))
-    return build_child_network(child, static_arc=arch.MacroArc.from_flat(flat_arc, child.num_branches))
+        return build_child_network(child, static_arc=arch.MicroArc.from_flat(flat_arc), precision=precision)
+    return build_child_network(child, static_arc=arch.MacroArc.from_flat(flat_arc, child.num_branches),
+                               precision=precision)
 
 
 def bench_images(config: bench_config.BenchConfig) -> dict[str, Any]:
@@ -115,7 +116,7 @@ def _bench_search(config: bench_config.BenchConfig, task: ImageClassificationTas
 
     # 2. Supernet vs the same architectures built statically, interleaved pair by pair.
     static_arcs = list({tuple(arc.tolist()): arc for arc in arcs}.values())[: config.num_static_arcs]
-    statics = [(tf.constant(arc, tf.int32), task.build_child_trainer(static_network(child, arc), None, strategy))
+    statics = [(tf.constant(arc, tf.int32), task.build_child_trainer(static_network(child, arc, config.precision), None, strategy))
                for arc in static_arcs]
     logging.info("Tracing the given-arc supernet step and %d static networks.", len(statics))
     for arc, static in statics:
@@ -142,7 +143,20 @@ def _bench_final(config: bench_config.BenchConfig, task: ImageClassificationTask
     trainer = task.build_child_trainer(model, None, tf.distribute.get_strategy())
     logging.info("Tracing the final network's step (L=%d, F=%d).", child.num_layers, child.out_filters)
     figures: dict[str, Any] = {"final_trace_s": timing.warm_up(trainer.train_step, batch)}
-    times = [timing.timed_step(trainer.train_step, batch)[0] for _ in range(config.steps)]
+    if config.precision == "float32":
+        times = [timing.timed_step(trainer.train_step, batch)[0] for _ in range(config.steps)]
+    else:
+        # The same network in float32, timed step by step alternately with the mixed one.
+        float32_task = image_task(dataclasses.replace(config, precision="float32"))
+        float32_trainer = float32_task.build_child_trainer(float32_task.build_child(), None,
+                                                           tf.distribute.get_strategy())
+        timing.warm_up(float32_trainer.train_step, batch)
+        times, float32_times = [], []
+        for _ in range(config.steps):
+            times.append(timing.timed_step(trainer.train_step, batch)[0])
+            float32_times.append(timing.timed_step(float32_trainer.train_step, batch)[0])
+        figures["float32_final_step_s"] = timing.median(float32_times)
+        figures["precision_speedup"] = figures["float32_final_step_s"] / timing.median(times)
     figures["final_step_s"] = timing.median(times)
     figures["final_steps_timed"] = len(times)
     figures["final_trace_count"] = trainer.train_step.experimental_get_tracing_count()

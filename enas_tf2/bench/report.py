@@ -96,6 +96,8 @@ TARGETS: Mapping[str, tuple[Target, ...]] = {
 
 #: Table rows: (figure key, label, unit); a row is shown when its key is in the results.
 TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("precision", "child precision (--precision)", ""),
+    ("bf16_units", "bf16 units of this machine", ""),
     ("ref_start_s", "reference matmul, start", "s"),
     ("ref_end_s", "reference matmul, end", "s"),
     ("child_trace_s", "child step: first call (trace)", "s"),
@@ -123,6 +125,8 @@ TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("final_trace_s", "final net step: first call (trace)", "s"),
     ("final_step_s", "final net step: median", "s"),
     ("final_step_units", "final net step: median", "units"),
+    ("float32_final_step_s", "same net in float32, alternate steps: median", "s"),
+    ("precision_speedup", "float32 / --precision step", "ratio"),
     ("final_images_per_s", "final net step", "images/s"),
     ("final_trace_count", "final net step traces", "traces"),
     ("final_params", "final net trainable parameters", "params"),
@@ -164,6 +168,9 @@ def results(space: str, preset: str, config_fields: Mapping[str, Any], figures: 
         ref_drift=references.drift,
     )
     out.update(figures)
+    out["precision"] = config_fields.get("precision", "float32")
+    if out["precision"] == "mixed_bfloat16" and figures.get("bf16_units") == "none":
+        out["bf16_units"] = "none: mixed_bfloat16 runs emulated, slower than float32"
     out.update(timing.units(figures, UNIT_KEYS, references.mean_s))
     batch_size = config_fields["batch_size"]
     if "child_step_s" in figures:

@@ -305,12 +305,17 @@ def resolve(values: Mapping[str, Any]) -> LanguageModelConfig:
         )
     elif (values.get("search_policy") or "controller") != "controller":
         raise FlagError("--search_policy applies to searches; a final run (--child_fixed_arc) trains one architecture.")
+    if values.get("precision") == "mixed_float16":
+        raise FlagError("--precision=mixed_float16 is not available for PTB: its training step has no loss scaling "
+                        "(the image programs have it). Use --precision=mixed_bfloat16 (no loss scaling needed) or "
+                        "float32.")
     run = RunConfig(
         output_dir=values.get("output_dir", "") or "", reset_output_dir=bool(values.get("reset_output_dir", False)),
         distribution=distribution, cpu_replicas=values.get("cpu_replicas", 0) or 0, seed=values.get("seed"),
         num_epochs=int(get("num_epochs")), max_steps=values.get("max_steps"), log_every=int(get("log_every")),
         eval_every_epochs=values.get("eval_every_epochs", 1), derive_samples=values.get("derive_samples", 100),
         export_dir=values.get("export_dir") or None, jit_compile=bool(values.get("jit_compile", False)),
+        precision=values.get("precision") or "float32",
         flags=values, **resilience_settings(values, MAX_CHECKPOINTS[search]),
     )
     return LanguageModelConfig(

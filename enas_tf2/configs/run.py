@@ -14,6 +14,8 @@ from enas_tf2.errors import FlagError
 
 #: `--distribution` values (`enas_tf2.distribute`).
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
+#: `--precision` values (`enas_tf2.precision`); the mixed ones are Keras dtype-policy names.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +37,8 @@ class RunConfig:
             derivation).
         export_dir: a final run exports its network here when it ends; None: no export.
         jit_compile: XLA-compile the child's steps.
+        precision: the child network's arithmetic, "float32" or a Keras mixed policy
+            ("mixed_bfloat16", "mixed_float16"; `enas_tf2.precision`).
         max_checkpoints: newest checkpoints kept (`--keep_checkpoints`).
         checkpoint_every_mins: also save inside an epoch once this many minutes passed since the
             last save (0: only around evaluations).
@@ -57,6 +61,7 @@ class RunConfig:
     derive_samples: int = 100
     export_dir: str | None = None
     jit_compile: bool = False
+    precision: str = "float32"
     max_checkpoints: int = 2
     checkpoint_every_mins: float = 10.0
     deterministic: bool = False
@@ -65,6 +70,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flags", types.MappingProxyType(dict(self.flags)))
+        if self.precision not in PRECISIONS:
+            raise FlagError(f"--precision={self.precision!r} is unknown; expected one of {', '.join(PRECISIONS)}.")
         if self.distribution not in DISTRIBUTIONS:
             raise FlagError(f"--distribution={self.distribution!r} is unknown; expected one of "
                             f"{', '.join(DISTRIBUTIONS)}.")

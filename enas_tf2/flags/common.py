@@ -36,6 +36,11 @@ def define_run_flags(program: str, data_path_help: str) -> None:
     flags.DEFINE_integer("seed", None, "Random seed for weights, data order, masks and the controller (None: random).")
     flags.DEFINE_boolean("summary_only", False, "Build the model(s) for the given flags, print a summary and the "
                          "parameter counts, exit.")
+    flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Arithmetic of the "
+                      "child network: float32, or a Keras mixed policy (float32 weights, 16-bit convolutions and "
+                      "matmuls; batch norm, logits, loss and the controller stay float32). mixed_bfloat16 pays "
+                      "where the CPU has AMX / AVX512-BF16 units or on recent GPUs; mixed_float16 (with loss "
+                      "scaling) on GPUs.")
     flags.DEFINE_boolean("jit_compile", False, "XLA-compile the child's steps (slower on CPU; try it on GPU).")
     flags.DEFINE_enum("search_policy", "controller", ["controller", "random"], "Searches: how architectures are "
                       "sampled. controller: the ENAS controller, trained by REINFORCE; random: uniformly, never "

@@ -26,6 +26,8 @@ from enas_tf2.collectives import cross_replica_sum, replica_local_statistics_act
 #: The original's BN decay and epsilon (ENAS_SPEC.md, conventions).
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
+#: Input dtypes of the fused kernel (statistics, scale and offset stay float32): --precision's three.
+FUSED_DTYPES = (tf.float32, tf.bfloat16, tf.float16)
 
 
 @keras.saving.register_keras_serializable(package="enas_tf2")
@@ -39,8 +41,9 @@ class BatchNorm(keras.layers.BatchNormalization):
         **kwargs: passed to `keras.layers.BatchNormalization`.
 
     Call arguments:
-        inputs: `[batch, height, width, channels]` float32 (other ranks fall back
-            to the Keras implementation).
+        inputs: `[batch, height, width, channels]` float32, bfloat16 or float16 (the
+            fused kernel keeps statistics, scale and offset in float32 for 16-bit inputs;
+            other ranks fall back to the Keras implementation).
         training: batch statistics and moving-average updates when True.
 
     Example:
@@ -53,7 +56,7 @@ class BatchNorm(keras.layers.BatchNormalization):
         super().__init__(momentum=momentum, epsilon=epsilon, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
-        if inputs.shape.rank != 4 or self.axis not in (-1, 3) or inputs.dtype != tf.float32:
+        if inputs.shape.rank != 4 or self.axis not in (-1, 3) or inputs.dtype not in FUSED_DTYPES:
             return super().call(inputs, training=training, mask=mask)
         if training and self.trainable:
             replica_context = distributed_replica_context()
@@ -116,10 +119,13 @@ def global_batch_norm(inputs: tf.Tensor, gamma, beta, epsilon: float, replica_co
     Returns `(outputs, mean, biased variance, number of values per channel)`; the all-reduce
     carries gradients, so the backward pass is that of one big batch too.
     """
+    input_dtype = inputs.dtype
+    inputs = tf.cast(inputs, tf.float32)  # 16-bit inputs (--precision): sums and moments in float32
+    gamma, beta = tf.cast(gamma, tf.float32), tf.cast(beta, tf.float32)
     count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), tf.float32)
     local = [tf.reduce_sum(inputs, axis=[0, 1, 2]), tf.reduce_sum(tf.square(inputs), axis=[0, 1, 2]), count]
     total_sum, total_square, total_count = cross_replica_sum(local)
     mean = total_sum / total_count
     variance = tf.maximum(total_square / total_count - tf.square(mean), 0.0)
     outputs = tf.nn.batch_normalization(inputs, mean, variance, beta, gamma, epsilon)
-    return outputs, mean, variance, total_count
+    return tf.cast(outputs, input_dtype), mean, variance, total_count

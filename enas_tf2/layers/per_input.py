@@ -30,8 +30,8 @@ def per_input_batch_norm(
         return global_batch_norm(inputs, gamma, beta, epsilon, replica_context)[0]
     outputs, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
         x=inputs,
-        scale=gamma,
-        offset=beta,
+        scale=tf.cast(gamma, tf.float32),  # 16-bit inputs (--precision) keep float32 BN parameters
+        offset=tf.cast(beta, tf.float32),
         mean=tf.constant([], tf.float32),
         variance=tf.constant([], tf.float32),
         epsilon=epsilon,
@@ -114,8 +114,11 @@ class PerInputSepConv(keras.layers.Layer):
     def apply(inputs: tf.Tensor, weights: tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:
         """`ReLU -> separable conv -> batch-stat BN` with weights from `select`."""
         depthwise, pointwise, gamma, beta = weights
-        x = tf.nn.separable_conv2d(tf.nn.relu(inputs), depthwise, pointwise, strides=[1, 1, 1, 1], padding="SAME")
-        return per_input_batch_norm(x, gamma, beta)
+        # In float32 also under a mixed policy: bf16 depthwise kernels are several times slower on
+        # CPU (layers/conv.py); the result returns in the input's dtype.
+        x = tf.nn.separable_conv2d(tf.nn.relu(tf.cast(inputs, tf.float32)), tf.cast(depthwise, tf.float32),
+                                   tf.cast(pointwise, tf.float32), strides=[1, 1, 1, 1], padding="SAME")
+        return tf.cast(per_input_batch_norm(x, gamma, beta), inputs.dtype)
 
     def call(self, inputs, index):
         return self.apply(inputs, self.select(index))

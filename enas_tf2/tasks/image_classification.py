@@ -31,6 +31,7 @@ from enas_tf2.controllers.trainer import ReplicaRewards
 from enas_tf2.data import image_pipeline, image_sources, images
 from enas_tf2.data.streams import ResumableStream
 from enas_tf2.errors import DataError, FlagError
+from enas_tf2.precision import policy_scope, wrap_optimizer
 from enas_tf2.spaces.macro import MacroNetwork, MacroSupernet
 from enas_tf2.spaces.micro import MicroNetwork, MicroSupernet
 from enas_tf2.tasks.base import ArcSampler, Metric, Task, count_params, num_batches
@@ -40,13 +41,20 @@ from enas_tf2.train.schedules import CosineRestartsPerEpoch, StaircaseDecayPerEp
 
 
 def build_child_network(config: ImageChildConfig, static_arc: arch.MacroArc | arch.MicroArc | None = None,
-                        seed: int = 0) -> keras.Model:
+                        seed: int = 0, precision: str = "float32") -> keras.Model:
     """The built child network of `config`: a supernet without a fixed arc, else the fixed network.
 
     `static_arc` builds the supernet with only that architecture's ops (no `switch_case`): the
     network the benchmark compares the supernet's step with. `seed` keys the micro final
-    network's stateless drop-path masks.
+    network's stateless drop-path masks. `precision` is the Keras dtype policy of its layers
+    (`enas_tf2.precision`; the weights are float32 under every policy, so a checkpoint loads into
+    a network of any precision).
     """
+    with policy_scope(precision):
+        return _build_child_network(config, static_arc, seed)
+
+
+def _build_child_network(config: ImageChildConfig, static_arc, seed: int) -> keras.Model:
     shape = (None, config.image_size, config.image_size, config.channels)
     if config.space == "micro":
         if config.fixed_arc is not None:
@@ -168,7 +176,7 @@ class ImageClassificationTask(Task):
     # -- networks and steps -----------------------------------------------------------------
 
     def build_child(self) -> keras.Model:
-        return build_child_network(self.child_config, seed=self.train_seed)
+        return build_child_network(self.child_config, seed=self.train_seed, precision=self.run_config.precision)
 
     def trained_params(self, child: keras.Model) -> int:
         return count_params(optimized_variables(child, self.config.training.train_aux_head))
@@ -219,7 +227,10 @@ class ImageClassificationTask(Task):
     def build_child_trainer(self, child: keras.Model, sample_arc: ArcSampler | None,
                             strategy: tf.distribute.Strategy) -> ImageChildTrainer:
         training = self.config.training
-        optimizer = MomentumSGD(learning_rate=self.learning_rate(), momentum=training.momentum, nesterov=True)
+        optimizer = wrap_optimizer(
+            MomentumSGD(learning_rate=self.learning_rate(), momentum=training.momentum, nesterov=True),
+            self.run_config.precision,
+        )
         self.trainer = ImageChildTrainer(
             child, optimizer, training.l2_reg, sample_arc=sample_arc, grad_bound=training.grad_bound,
             clip_gradients=training.clip_gradients, jit_compile=self.run_config.jit_compile,

@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from enas_tf2 import distribute
+from enas_tf2.precision import float32_logits, loss_scale
 from enas_tf2.layers.aux_head import AUX_LOSS_WEIGHT
 
 ArcSampler = Callable[[], tf.Tensor]
@@ -27,7 +28,7 @@ def l2_penalty(variables: list[tf.Variable]) -> tf.Tensor:
     return tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
 
 
-def add_l2_gradients(grads: list, variables: list[tf.Variable], l2_reg: float) -> list[tf.Tensor]:
+def add_l2_gradients(grads: list, variables: list[tf.Variable], l2_reg: float | tf.Tensor) -> list[tf.Tensor]:
     """The gradient of `loss + l2_reg * l2_penalty(variables)` from the gradient of `loss`.
 
     Adding `2 * l2_reg * w` directly gives the same update as differentiating
@@ -37,7 +38,7 @@ def add_l2_gradients(grads: list, variables: list[tf.Variable], l2_reg: float) -
     """
     # A weight the loss does not reach (None) still decays, as under the penalty.
     grads = [tf.zeros(v.shape, v.dtype) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
-    if not l2_reg:
+    if isinstance(l2_reg, (int, float)) and not l2_reg:
         return grads
     return [g + (2.0 * l2_reg) * v for g, v in zip(grads, variables)]
 
@@ -168,6 +169,10 @@ class ImageChildTrainer:
         scale = 1.0 if replica_context is None else 1.0 / self.num_replicas
         call_kwargs = {"step": self.optimizer.iterations} if self.use_step else {}
         aux_loss = None
+        # float16 (--precision=mixed_float16): the loss is scaled up before differentiation and the
+        # gradients stay scaled, so the L2 term, the norm and the clip bound are scaled alike and the
+        # LossScaleOptimizer unscales (or skips a non-finite step) in `apply_gradients`. 1.0 otherwise.
+        loss_scaling = loss_scale(self.optimizer)
         with tf.GradientTape() as tape:
             if self.use_aux:
                 logits, aux_logits = self.model(images, arc=arc, training=True, return_aux=True, **call_kwargs)
@@ -180,13 +185,15 @@ class ImageChildTrainer:
                 loss += AUX_LOSS_WEIGHT * aux_loss
             if replica_context is not None:
                 loss *= scale
-        grads = tape.gradient(loss, variables)
-        grads = add_l2_gradients(grads, variables, self.l2_reg * scale)
+            loss_for_gradients = loss * loss_scaling
+        grads = tape.gradient(loss_for_gradients, variables)
+        l2_reg = self.l2_reg * scale
+        grads = add_l2_gradients(grads, variables, l2_reg * loss_scaling if l2_reg else 0.0)
         if replica_context is not None:
             grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, grads)  # the global batch's gradient
-        grad_norm = tf.linalg.global_norm(grads)
+        grad_norm = tf.linalg.global_norm(grads) / loss_scaling
         if self.clip_gradients:
-            grads = [tf.clip_by_norm(g, self.grad_bound) for g in grads]
+            grads = [tf.clip_by_norm(g, self.grad_bound * loss_scaling) for g in grads]
         learning_rate = self.optimizer.learning_rate
         if replica_context is not None:
             grads = [g * scale for g in grads]
@@ -200,7 +207,7 @@ class ImageChildTrainer:
 
     def _eval_step(self, images: tf.Tensor, labels: tf.Tensor, arc: tf.Tensor | None = None) -> tf.Tensor:
         """Number of correct predictions on one batch, inference mode (fresh arc in search)."""
-        logits = self.model(images, arc=self._arc(arc), training=False)
+        logits = float32_logits(self.model(images, arc=self._arc(arc), training=False))
         return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.int32))
 
     def score_batch(self, images: tf.Tensor, labels: tf.Tensor, arc: tf.Tensor) -> tf.Tensor:
@@ -209,7 +216,7 @@ class ImageChildTrainer:
         Plain Python, for tracing into the controller's (distributed) update; `score_arc` is its
         compiled form.
         """
-        logits = self.model(images, arc=arc, training=False)
+        logits = float32_logits(self.model(images, arc=arc, training=False))
         return _accuracy(logits, labels)
 
 
@@ -220,6 +227,7 @@ def _next_batch(iterator_or_batch):
 
 
 def _cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    logits = float32_logits(logits)
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 

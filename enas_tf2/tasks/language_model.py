@@ -30,6 +30,7 @@ from absl import logging
 
 from enas_tf2 import arch, distribute, pictures, run_record
 from enas_tf2.configs.language_model import LanguageModelConfig
+from enas_tf2.precision import policy_scope
 from enas_tf2.controllers.ptb import PtbController
 from enas_tf2.controllers.trainer import ReplicaRewards
 from enas_tf2.data import ptb as ptb_data
@@ -138,11 +139,12 @@ class LanguageModelTask(Task):
             hidden_size=config.hidden_size, ptb_impl=config.ptb_impl, cell_output=config.cell_output,
             init_range=config.init_range, **config.dropout,
         )
-        if config.search:
-            model = PtbSupernet(num_nodes=config.num_nodes, name="child", **common)
-        else:
-            model = PtbNetwork(config.fixed_arc, name="child", **common)
-        model.build()
+        with policy_scope(self.run_config.precision):  # float32 weights under every policy (precision.py)
+            if config.search:
+                model = PtbSupernet(num_nodes=config.num_nodes, name="child", **common)
+            else:
+                model = PtbNetwork(config.fixed_arc, name="child", **common)
+            model.build()
         return model
 
     def build_controller(self) -> keras.Model:

@@ -157,12 +157,19 @@ class _PtbCell(keras.layers.Layer):
         input_mask = masks.get("input")
         recurrent_mask = masks.get("recurrent")
 
+        # Under a mixed policy (--precision) the weights arrive in the compute dtype; the inputs,
+        # carried state and masks follow them, and the new state leaves in the state's dtype.
+        dtype = w_x.dtype
+        state_dtype = state.dtype
+        inputs, state = tf.cast(inputs, dtype), tf.cast(state, dtype)
+        input_mask = None if input_mask is None else tf.cast(input_mask, dtype)
+        recurrent_mask = None if recurrent_mask is None else tf.cast(recurrent_mask, dtype)
         x = inputs if input_mask is None else inputs * input_mask[:, None, :]
         shape = tf.shape(x)
         batch, steps = shape[0], shape[1]
         # x_t's half of node 0 for every step at once (the mask is the same at every step).
         x_proj = tf.reshape(tf.matmul(tf.reshape(x, [-1, hidden]), w_x), tf.stack([batch, steps, 2 * hidden]))
-        x_proj = tf.TensorArray(tf.float32, size=steps, element_shape=[None, 2 * hidden]).unstack(
+        x_proj = tf.TensorArray(dtype, size=steps, element_shape=[None, 2 * hidden]).unstack(
             tf.transpose(x_proj, [1, 0, 2])
         )
         plan = self._node_plan(arc)
@@ -193,13 +200,14 @@ class _PtbCell(keras.layers.Layer):
                 nodes.append(node)
                 if array is not None:
                     array.append(node)
-            h = tf.add_n([weights[l] * nodes[l] for l in range(self.num_nodes) if _maybe_used(weights, l)])
+            h = tf.add_n([tf.cast(weights[l], dtype) * nodes[l] for l in range(self.num_nodes)
+                          if _maybe_used(weights, l)])
             if out_bn is not None:
                 h = out_bn.normalize(h, training)
             h.set_shape(h_prev.shape)
             return t + 1, h, outputs.write(t, h)
 
-        outputs = tf.TensorArray(tf.float32, size=steps, element_shape=[None, hidden])
+        outputs = tf.TensorArray(dtype, size=steps, element_shape=[None, hidden])
         _, final_state, outputs = tf.while_loop(
             lambda t, *_: t < steps,
             step,
@@ -209,7 +217,7 @@ class _PtbCell(keras.layers.Layer):
         )
         all_s = tf.transpose(outputs.stack(), [1, 0, 2])
         all_s.set_shape([inputs.shape[0], inputs.shape[1], hidden])
-        return all_s, final_state
+        return all_s, tf.cast(final_state, state_dtype)
 
     def compute_output_shape(self, input_shape, state_shape=None):
         return input_shape, (input_shape[0], self.hidden_size)

@@ -9,6 +9,7 @@ from enas_tf2.spaces.rnn.cells import check_ptb_impl
 
 def token_cross_entropy(logits: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
     """float32 `[B, T]`: `-log softmax(logits)[target]` per token."""
+    logits = tf.cast(logits, tf.float32)  # 16-bit logits (--precision): softmax and loss in float32
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(targets, tf.int32), logits=logits)
 
 

@@ -180,8 +180,10 @@ class _PtbLanguageModel(keras.Model):
     def call(self, tokens, state, arc=None, training=None, masks=None, return_outputs=False):
         training = bool(training)
         tokens = tf.cast(tokens, tf.int32)
-        embedding = tf.convert_to_tensor(self.embedding)
+        embedding = tf.convert_to_tensor(self.embedding)  # the compute dtype under a mixed policy
         x = tf.gather(embedding, tokens)
+        if embedding.dtype != tf.float32 and masks:
+            masks = {key: tf.cast(value, embedding.dtype) for key, value in masks.items()}
         if training and masks is None:
             masks = self.sample_masks(tokens)
         masks = masks if training else {}
@@ -198,6 +200,8 @@ class _PtbLanguageModel(keras.Model):
         # The tied softmax reads the undropped embedding (ENAS_PTB_SPEC.md 1.5).
         logits = tf.matmul(tf.reshape(top_s, [-1, self.hidden_size]), embedding, transpose_b=True)
         logits = tf.reshape(logits, tf.stack([shape[0], shape[1], self.vocab_size]))
+        if logits.dtype != tf.float32:  # a mixed policy: loss, regularisers and exports read float32
+            logits, new_state, all_s, top_s = (tf.cast(value, tf.float32) for value in (logits, new_state, all_s, top_s))
         if return_outputs:
             return logits, new_state, {"all_s": all_s, "top_s": top_s}
         return logits, new_state

@@ -1,0 +1,101 @@
+"""`--precision`: float32, or a Keras mixed-precision policy for the child network.
+
+Why only the child: the convolutions and matmuls of the child are where the time goes, and
+reduced-precision units (bf16 on AMX / AVX512-BF16 CPUs and recent GPUs, float16 on GPUs) run
+them 2x or more faster. Everything whose accuracy matters more than its cost stays float32:
+the variables themselves (Keras' mixed policies keep float32 weights and cast them per call),
+batch-norm statistics (`layers/batch_norm.py` normalises in float32 arithmetic), the logits the
+loss and softmax read (`float32_logits`), the loss, the controller (built outside the policy)
+and an export's inputs and outputs. float16's narrow range needs loss scaling:
+`wrap_optimizer` puts the child optimizer in Keras' `LossScaleOptimizer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import keras
+import tensorflow as tf
+
+from enas_tf2.configs.run import PRECISIONS
+
+
+#: CPU flags (/proc/cpuinfo) that mean bf16 matmul/convolution units oneDNN uses.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def check(precision: str) -> str:
+    """`precision` if it is one of `PRECISIONS`, else a ValueError that names them."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision={precision!r} is unknown; expected one of {', '.join(PRECISIONS)}.")
+    return precision
+
+
+@contextlib.contextmanager
+def policy_scope(precision: str) -> Iterator[None]:
+    """Layers created inside take `precision`'s Keras dtype policy; the previous global one returns after.
+
+    Keras reads the global policy when a layer is constructed, so a network built inside keeps its
+    policy for good, and nothing built elsewhere (the controller) is affected.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(check(precision))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_logits(logits: tf.Tensor) -> tf.Tensor:
+    """The logits in float32 (a no-op for float32 networks): softmax and loss never run in 16 bits."""
+    return tf.cast(logits, tf.float32) if logits.dtype != tf.float32 else logits
+
+
+def wrap_optimizer(optimizer: keras.optimizers.Optimizer, precision: str) -> keras.optimizers.Optimizer:
+    """Keras' dynamic `LossScaleOptimizer` around `optimizer` for mixed_float16; `optimizer` otherwise."""
+    if check(precision) == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def loss_scale(optimizer: keras.optimizers.Optimizer) -> tf.Tensor | float:
+    """The factor the loss is multiplied by before differentiation (1.0 without loss scaling)."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return tf.convert_to_tensor(optimizer.dynamic_scale, tf.float32)
+    return 1.0
+
+
+def bf16_units() -> str | None:
+    """Which bf16 units this machine has ("GPU", "amx_bf16", "avx512_bf16"), or None.
+
+    Read from the GPU list and, on Linux, from /proc/cpuinfo; None also when it cannot tell.
+    """
+    if tf.config.list_physical_devices("GPU"):
+        return "GPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            words = set(f.read().split())
+    except OSError:
+        return None
+    for flag in reversed(BF16_CPU_FLAGS):  # AMX first: it is the faster of the two
+        if flag in words:
+            return flag
+    return None
+
+
+def describe(precision: str) -> str:
+    """One log line: the policy and whether this machine has units for it."""
+    if precision == "float32":
+        return "Precision: float32."
+    if precision == "mixed_bfloat16":
+        units = bf16_units()
+        where = f"bf16 units: {units}" if units else "this machine has no bf16 units, so expect it to be slower"
+        return f"Precision: mixed_bfloat16 (float32 weights, bfloat16 arithmetic; {where})."
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    where = "on GPU" if has_gpu else "no GPU: float16 arithmetic on a CPU is usually slower than float32"
+    return f"Precision: mixed_float16 (float32 weights, float16 arithmetic, dynamic loss scaling; {where})."
+
+
+__all__ = ["PRECISIONS", "bf16_units", "check", "describe", "float32_logits", "loss_scale", "policy_scope",
+           "wrap_optimizer"]
