@@ -177,3 +177,22 @@ def test_a_bfloat16_ptb_search_trains_and_derives(tmp_path):
                             "--precision=mixed_bfloat16"], 300, True)
     metrics = (out / "final_arc.txt").read_text()
     assert metrics.strip(), "the search should derive a cell"
+
+
+@pytest.mark.slow
+def test_a_resume_may_switch_bf16_and_float32_but_not_to_or_from_float16(tmp_path):
+    data = tmp_path / "cifar" / "cifar-10-batches-py"
+    write_fake_cifar(data, images_per_file=8)
+    base = ["--search_for=macro", "--nocontroller_training", "--controller_search_whole_channels",
+            "--child_num_branches=6", "--child_num_layers=3", "--child_out_filters=4", "--batch_size=8",
+            "--child_fixed_arc=1 0 1 2 0 0", f"--data_path={data.parent}", "--seed=2"]
+    f16, bf16 = tmp_path / "f16", tmp_path / "bf16"
+    run_main(base + [f"--output_dir={f16}", "--num_epochs=1", "--precision=mixed_float16"])
+    refused = run_main(base + [f"--output_dir={f16}", "--num_epochs=2", "--precision=float32"], check=False)
+    assert refused.returncode != 0
+    assert "holds a --precision=mixed_float16 run, which --precision=float32 cannot resume" in refused.stderr
+    resumed = run_main(base + [f"--output_dir={f16}", "--num_epochs=2", "--precision=mixed_float16"])
+    assert "Resumed from" in resumed.stderr
+    run_main(base + [f"--output_dir={bf16}", "--num_epochs=1", "--precision=mixed_bfloat16"])
+    switched = run_main(base + [f"--output_dir={bf16}", "--num_epochs=2", "--precision=float32"])
+    assert "Resumed from" in switched.stderr
