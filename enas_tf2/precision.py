@@ -2,7 +2,8 @@
 
 Why only the child: the convolutions and matmuls of the child are where the time goes, and
 reduced-precision units (bf16 on AMX / AVX512-BF16 CPUs and recent GPUs, float16 on GPUs) run
-them 2x or more faster. Everything whose accuracy matters more than its cost stays float32:
+wide ones 2x or more faster (thin ones can be slower: BUILD.md, "Reduced precision", has the
+measurements). Separable convolutions stay float32 (`layers/conv.py`). Everything whose accuracy matters more than its cost stays float32:
 the variables themselves (Keras' mixed policies keep float32 weights and cast them per call),
 batch-norm statistics (`layers/batch_norm.py` normalises in float32 arithmetic), the logits the
 loss and softmax read (`float32_logits`), the loss, the controller (built outside the policy)
@@ -19,7 +20,6 @@ import keras
 import tensorflow as tf
 
 from enas_tf2.configs.run import PRECISIONS
-
 
 #: CPU flags (/proc/cpuinfo) that mean bf16 matmul/convolution units oneDNN uses.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
