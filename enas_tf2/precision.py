@@ -59,11 +59,12 @@ def wrap_optimizer(optimizer: keras.optimizers.Optimizer, precision: str) -> ker
     return optimizer
 
 
-def loss_scale(optimizer: keras.optimizers.Optimizer) -> tf.Tensor | float:
-    """The factor the loss is multiplied by before differentiation (1.0 without loss scaling)."""
+def loss_scale(optimizer: keras.optimizers.Optimizer) -> tf.Tensor | None:
+    """The factor the loss is multiplied by before differentiation; None without loss scaling
+    (so that a float32 step's graph has no extra op)."""
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return tf.convert_to_tensor(optimizer.dynamic_scale, tf.float32)
-    return 1.0
+    return None
 
 
 def bf16_units() -> str | None:
@@ -84,6 +85,14 @@ def bf16_units() -> str | None:
     return None
 
 
+def bf16_units_note(precision: str) -> str:
+    """The bench's "bf16 units" row: the units, or "none" (with a warning for a mixed_bfloat16 run)."""
+    units = bf16_units()
+    if units:
+        return units
+    return "none: mixed_bfloat16 runs emulated, slower than float32" if precision == "mixed_bfloat16" else "none"
+
+
 def describe(precision: str) -> str:
     """One log line: the policy and whether this machine has units for it."""
     if precision == "float32":
@@ -97,5 +106,5 @@ def describe(precision: str) -> str:
     return f"Precision: mixed_float16 (float32 weights, float16 arithmetic, dynamic loss scaling; {where})."
 
 
-__all__ = ["PRECISIONS", "bf16_units", "check", "describe", "float32_logits", "loss_scale", "policy_scope",
+__all__ = ["PRECISIONS", "bf16_units", "bf16_units_note", "check", "describe", "float32_logits", "loss_scale", "policy_scope",
            "wrap_optimizer"]

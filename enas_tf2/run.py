@@ -91,29 +91,7 @@ def differing_flags(output_dir: str, flags: dict) -> list[str]:
             if name not in ignored and now.get(name) != before.get(name)]
 
 
-def _check_loss_scaling_unchanged(output_dir: str, flags: dict) -> None:
-    """A resume may change `--precision` between float32 and mixed_bfloat16 (same weights and optimizer
-    state), but not to or from mixed_float16, whose optimizer adds a loss scale to the checkpoint.
-
-    Raises:
-        CheckpointMismatchError: saying which precision the run folder holds and what to do.
-    """
-    try:
-        before = run_record.read_run_record(output_dir).flags.get("precision") or "float32"
-    except run_record.RunRecordError:
-        return
-    now = flags.get("precision") or "float32"
-    if (before == "mixed_float16") != (now == "mixed_float16"):
-        raise CheckpointMismatchError(
-            f"{output_dir} holds a --precision={before} run, which --precision={now} cannot resume: mixed_float16's "
-            "optimizer checkpoints a loss scale the others do not have. Rerun with --precision="
-            f"{before}{' or mixed_bfloat16/float32' if before != 'mixed_float16' else ''}, or give another "
-            "--output_dir (or --reset_output_dir to delete it)."
-        )
-
-
 def _restore(state: RunState, output_dir: str, flags: dict) -> str | None:
-    _check_loss_scaling_unchanged(output_dir, flags)
     try:
         return state.restore_latest()
     except CheckpointMismatchError as error:

@@ -129,9 +129,9 @@ def test_bench_times_the_float32_twin_and_reports_the_speed_up():
     assert fields["precision"] == "mixed_bfloat16"
     from enas_tf2.bench import timing  # pylint: disable=import-outside-toplevel
 
-    results = report.results("macro", "final", fields, {**figures, "bf16_units": "none"},
+    results = report.results("macro", "final", fields, {**figures, "bf16_units": "amx_bf16"},
                              timing.References(size=8, start_s=1.0, end_s=1.0))
-    assert results["bf16_units"].startswith("none: mixed_bfloat16 runs emulated")
+    assert results["precision"] == "mixed_bfloat16"
     table = report.format_table(results)
     assert "float32 / --precision step" in table and "mixed_bfloat16" in table
 
@@ -146,6 +146,8 @@ def test_bf16_units_read_from_the_cpu_flags(monkeypatch, tmp_path):
     cpuinfo.write_text("flags\t\t: fpu avx2\n")
     assert precision.bf16_units() is None
     assert "no bf16 units" in precision.describe("mixed_bfloat16")
+    assert precision.bf16_units_note("mixed_bfloat16").startswith("none: mixed_bfloat16 runs emulated")
+    assert precision.bf16_units_note("float32") == "none"
 
 
 @pytest.mark.slow
@@ -190,7 +192,10 @@ def test_a_resume_may_switch_bf16_and_float32_but_not_to_or_from_float16(tmp_pat
     run_main(base + [f"--output_dir={f16}", "--num_epochs=1", "--precision=mixed_float16"])
     refused = run_main(base + [f"--output_dir={f16}", "--num_epochs=2", "--precision=float32"], check=False)
     assert refused.returncode != 0
-    assert "holds a --precision=mixed_float16 run, which --precision=float32 cannot resume" in refused.stderr
+    # The checkpoint mechanism's own mismatch message (not "damaged"), naming the flag that changed.
+    assert "holds a run these flags cannot resume" in refused.stderr
+    assert "--precision='float32' (run.json: 'mixed_float16')" in refused.stderr
+    assert not (f16 / "checkpoints" / "damaged").exists()
     resumed = run_main(base + [f"--output_dir={f16}", "--num_epochs=2", "--precision=mixed_float16"])
     assert "Resumed from" in resumed.stderr
     run_main(base + [f"--output_dir={bf16}", "--num_epochs=1", "--precision=mixed_bfloat16"])

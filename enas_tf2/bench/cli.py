@@ -14,6 +14,7 @@ from absl import app, flags
 
 from enas_tf2.bench import config as bench_config
 from enas_tf2.bench import compare, report, runner, timing
+from enas_tf2.configs.run import PRECISIONS
 
 #: Integer flags that override a preset field of the same name (None: the preset's).
 OVERRIDE_FLAGS = (
@@ -37,7 +38,7 @@ def define_flags() -> None:
     flags.DEFINE_string("preset", "small", "Preset of the space (small, search, final; ptb also original_search).")
     flags.DEFINE_integer("seed", 0, "Seed of weights, synthetic data and the controller.")
     flags.DEFINE_string("json_out", None, "Also write the JSON results to this file.")
-    flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "The child's "
+    flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "The child's "
                       "--precision. A mixed final preset also times the float32 network, step by step alternately, "
                       "and reports the speed-up.")
     flags.DEFINE_string("compare", None, "The JSON file time_original.py wrote (--out) for the same script on this "

@@ -116,7 +116,8 @@ def _bench_search(config: bench_config.BenchConfig, task: ImageClassificationTas
 
     # 2. Supernet vs the same architectures built statically, interleaved pair by pair.
     static_arcs = list({tuple(arc.tolist()): arc for arc in arcs}.values())[: config.num_static_arcs]
-    statics = [(tf.constant(arc, tf.int32), task.build_child_trainer(static_network(child, arc, config.precision), None, strategy))
+    statics = [(tf.constant(arc, tf.int32),
+                task.build_child_trainer(static_network(child, arc, config.precision), None, strategy))
                for arc in static_arcs]
     logging.info("Tracing the given-arc supernet step and %d static networks.", len(statics))
     for arc, static in statics:

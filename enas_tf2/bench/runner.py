@@ -12,8 +12,8 @@ from typing import Any, Callable, Mapping
 import keras
 from absl import logging
 
-from enas_tf2.bench import config as bench_config
 from enas_tf2 import precision
+from enas_tf2.bench import config as bench_config
 from enas_tf2.bench import images, language_model, report, timing
 
 #: Bench function per space: `config -> figures`, seconds under keys ending in `_s`.
@@ -44,7 +44,7 @@ def run(config: bench_config.BenchConfig, preset: str, ref_size: int = timing.RE
     logging.info("Reference: median of %d %dx%d float32 NumPy matmuls.", timing.REF_MATMUL_REPEATS, ref_size,
                  ref_size)
     figures, references = timing.between_references(lambda: BENCHES[space](config), ref_size)
-    figures["bf16_units"] = precision.bf16_units() or "none"
+    figures["bf16_units"] = precision.bf16_units_note(config.precision)
     results = report.results(space, preset, fields, figures, references)
     results["total_s"] = time.perf_counter() - start
     return results

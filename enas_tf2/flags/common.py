@@ -11,6 +11,7 @@ from typing import Any
 from absl import flags
 
 from enas_tf2.configs import presets
+from enas_tf2.configs.run import PRECISIONS
 
 #: The modules whose flags a program records in `run.json` (besides its own).
 MODULE = __name__
@@ -36,7 +37,7 @@ def define_run_flags(program: str, data_path_help: str) -> None:
     flags.DEFINE_integer("seed", None, "Random seed for weights, data order, masks and the controller (None: random).")
     flags.DEFINE_boolean("summary_only", False, "Build the model(s) for the given flags, print a summary and the "
                          "parameter counts, exit.")
-    flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Arithmetic of the "
+    flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Arithmetic of the "
                       "child network: float32, or a Keras mixed policy (float32 weights, 16-bit convolutions and "
                       "matmuls; batch norm, logits, loss and the controller stay float32). mixed_bfloat16 pays "
                       "where the CPU has AMX / AVX512-BF16 units or on recent GPUs; mixed_float16 (with loss "

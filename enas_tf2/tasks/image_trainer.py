@@ -171,7 +171,7 @@ class ImageChildTrainer:
         aux_loss = None
         # float16 (--precision=mixed_float16): the loss is scaled up before differentiation and the
         # gradients stay scaled, so the L2 term, the norm and the clip bound are scaled alike and the
-        # LossScaleOptimizer unscales (or skips a non-finite step) in `apply_gradients`. 1.0 otherwise.
+        # LossScaleOptimizer unscales (or skips a non-finite step) in `apply_gradients`. None otherwise.
         loss_scaling = loss_scale(self.optimizer)
         with tf.GradientTape() as tape:
             if self.use_aux:
@@ -185,15 +185,20 @@ class ImageChildTrainer:
                 loss += AUX_LOSS_WEIGHT * aux_loss
             if replica_context is not None:
                 loss *= scale
-            loss_for_gradients = loss * loss_scaling
+            loss_for_gradients = loss if loss_scaling is None else loss * loss_scaling
         grads = tape.gradient(loss_for_gradients, variables)
         l2_reg = self.l2_reg * scale
-        grads = add_l2_gradients(grads, variables, l2_reg * loss_scaling if l2_reg else 0.0)
+        if loss_scaling is not None and l2_reg:
+            l2_reg = l2_reg * loss_scaling
+        grads = add_l2_gradients(grads, variables, l2_reg)
         if replica_context is not None:
             grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, grads)  # the global batch's gradient
-        grad_norm = tf.linalg.global_norm(grads) / loss_scaling
+        grad_norm = tf.linalg.global_norm(grads)
+        clip_bound = self.grad_bound
+        if loss_scaling is not None:
+            grad_norm, clip_bound = grad_norm / loss_scaling, self.grad_bound * loss_scaling
         if self.clip_gradients:
-            grads = [tf.clip_by_norm(g, self.grad_bound * loss_scaling) for g in grads]
+            grads = [tf.clip_by_norm(g, clip_bound) for g in grads]
         learning_rate = self.optimizer.learning_rate
         if replica_context is not None:
             grads = [g * scale for g in grads]

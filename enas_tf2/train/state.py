@@ -134,9 +134,20 @@ def list_checkpoints(directory: str) -> list[tuple[int, str, bool]]:
             for number, kinds in sorted(found.items(), reverse=True)]
 
 
-def _is_shape_mismatch(error: Exception) -> bool:
-    text = str(error)
-    return isinstance(error, ValueError) and ("shape" in text.lower() or "incompatible" in text.lower())
+def _is_mismatch(error: Exception) -> bool:
+    """The checkpoint is readable but holds other networks or optimizers (the flags changed), not damage.
+
+    A shape that differs (`ValueError`), a dtype that differs (`InvalidArgumentError` "expected dtype",
+    e.g. a loss-scale counter where another optimizer kept a float), or objects the checkpoint does not
+    have (`AssertionError` of `assert_existing_objects_matched`, e.g. a LossScaleOptimizer resuming a
+    plain one's checkpoint).
+    """
+    text = str(error).lower()
+    if isinstance(error, ValueError):
+        return "shape" in text or "incompatible" in text
+    if isinstance(error, tf.errors.InvalidArgumentError):
+        return "expected dtype" in text
+    return isinstance(error, AssertionError)
 
 
 class RunState:
@@ -207,7 +218,7 @@ class RunState:
             try:
                 self.checkpoint.restore(prefix).assert_existing_objects_matched()
             except Exception as error:  # pylint: disable=broad-except
-                if _is_shape_mismatch(error):
+                if _is_mismatch(error):
                     raise CheckpointMismatchError(
                         f"The checkpoint {prefix} does not fit the networks these flags build: "
                         f"{str(error).splitlines()[0][:300]}"

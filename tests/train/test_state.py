@@ -138,6 +138,20 @@ def test_a_checkpoint_of_another_shape_is_a_mismatch_error(tmp_path):
         RunState(str(tmp_path), value=tf.Variable(tf.zeros([4]))).restore_latest()
 
 
+def test_a_checkpoint_of_another_dtype_or_structure_is_a_mismatch_not_damage(tmp_path):
+    # What a --precision change to or from mixed_float16 does: its loss-scale optimizer keeps an
+    # int64 counter where the plain optimizer's slot is a float, and more objects than it.
+    RunState(str(tmp_path / "dtype"), value=tf.Variable(tf.zeros([3], tf.int64))).save()
+    with pytest.raises(CheckpointMismatchError, match="does not fit.*expected dtype"):
+        RunState(str(tmp_path / "dtype"), value=tf.Variable(tf.zeros([3]))).restore_latest()
+    RunState(str(tmp_path / "more"), value=tf.Variable(tf.zeros([3]))).save()
+    extra = tf.train.Checkpoint(scale=tf.Variable(2.0))
+    with pytest.raises(CheckpointMismatchError, match="does not fit"):
+        RunState(str(tmp_path / "more"), value=tf.Variable(tf.zeros([3])), extra=extra).restore_latest()
+    assert not (tmp_path / "dtype" / "checkpoints" / "damaged").exists()
+    assert not (tmp_path / "more" / "checkpoints" / "damaged").exists()
+
+
 def test_the_output_dir_must_be_a_folder_path(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(FlagError, match="is not a folder"):

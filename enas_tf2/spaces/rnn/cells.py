@@ -157,13 +157,9 @@ class _PtbCell(keras.layers.Layer):
         input_mask = masks.get("input")
         recurrent_mask = masks.get("recurrent")
 
-        # Under a mixed policy (--precision) the weights arrive in the compute dtype; the inputs,
-        # carried state and masks follow them, and the new state leaves in the state's dtype.
+        # Under a mixed policy (--precision) Keras hands the weights, inputs and state in the compute
+        # dtype (the model casts the masks); the loop's arrays follow them.
         dtype = w_x.dtype
-        state_dtype = state.dtype
-        inputs, state = tf.cast(inputs, dtype), tf.cast(state, dtype)
-        input_mask = None if input_mask is None else tf.cast(input_mask, dtype)
-        recurrent_mask = None if recurrent_mask is None else tf.cast(recurrent_mask, dtype)
         x = inputs if input_mask is None else inputs * input_mask[:, None, :]
         shape = tf.shape(x)
         batch, steps = shape[0], shape[1]
@@ -217,7 +213,7 @@ class _PtbCell(keras.layers.Layer):
         )
         all_s = tf.transpose(outputs.stack(), [1, 0, 2])
         all_s.set_shape([inputs.shape[0], inputs.shape[1], hidden])
-        return all_s, tf.cast(final_state, state_dtype)
+        return all_s, final_state
 
     def compute_output_shape(self, input_shape, state_shape=None):
         return input_shape, (input_shape[0], self.hidden_size)
