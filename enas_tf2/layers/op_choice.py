@@ -35,10 +35,11 @@ class OpChoice(keras.layers.Layer):
     statistics are not updated (only the taken branch runs).
 
     Branches whose weights depend on something else the architecture chose (the micro
-    search's separable convs keep one weight row per input node) split their work in two:
-    with `select_args`, `branch.select(*select_args)` runs for every branch *before* the
-    switch and its result reaches the branch's call as `selected=`. Reading variables outside
-    the switch keeps the graph small (inside the branches it doubled the micro step's size).
+    search's separable convs keep one weight row per input node) get those weights read by the
+    caller *before* the switch: `selections[i]` reaches branch `i`'s call as `selected=`.
+    Reading variables outside the switch keeps the graph small (inside the branches it doubled
+    the micro step's size), and one tensor per branch keeps the switch's gradient small: each
+    branch's gradient function returns a (zero) gradient for every tensor any branch captures.
 
     Args:
         branches: candidate layers, in op-id order; all map the same input shape
@@ -48,7 +49,8 @@ class OpChoice(keras.layers.Layer):
         inputs: the tensor every candidate is applied to.
         op_id: int32 scalar tensor (or Python int) in `[0, len(branches))`.
         training: forwarded to the branches.
-        select_args: arguments of each branch's `select` (None: branches take no `selected`).
+        selections: one tensor (or None) per branch, passed to it as `selected=` (None: the
+            branches take no `selected`).
 
     Example:
         >>> choice = OpChoice([keras.layers.Identity(), keras.layers.ReLU()])
@@ -66,15 +68,13 @@ class OpChoice(keras.layers.Layer):
         for branch in self.branches:
             branch.build(input_shape)
 
-    def call(self, inputs, op_id, training=None, select_args: tuple[Any, ...] | None = None):
-        if select_args is None:
+    def call(self, inputs, op_id, training=None, selections: Sequence[Any] | None = None):
+        if selections is None:
             return switch_op(op_id, [
                 (lambda branch=branch: branch(inputs, training=training)) for branch in self.branches
             ])
-        if isinstance(op_id, int):
-            branch = self.branches[op_id]
-            return branch(inputs, selected=branch.select(*select_args), training=training)
-        selections = [branch.select(*select_args) for branch in self.branches]
+        if len(selections) != len(self.branches):
+            raise ValueError(f"OpChoice has {len(self.branches)} branches but got {len(selections)} selections.")
         return switch_op(op_id, [
             (lambda branch=branch, selected=selected: branch(inputs, selected=selected, training=training))
             for branch, selected in zip(self.branches, selections)

@@ -9,6 +9,8 @@ the stacks (Q-23) and checkpoints' shapes mean the same thing as the original's.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 import tensorflow as tf
 
@@ -39,6 +41,26 @@ def per_input_batch_norm(
         is_training=True,
     )
     return outputs
+
+
+def select_rows(stacks: Sequence[tf.Tensor], index: tf.Tensor | int) -> tf.Tensor:
+    """Row `index` of every `[n, width_i]` stack, concatenated into one flat `[sum width_i]` vector.
+
+    A micro search slot reads the rows of all its stacks (both separable convs, both of their
+    convs, kernels and BN parameters: sixteen weights) with one `one_hot(index) . concat(stacks)`.
+    Per weight, a separate matmul, reshape and their gradients made the graph several thousand
+    ops larger; one row per slot also lets each op's branch capture one tensor. The gradient is
+    dense (`one_hot^T . g`), exactly zero outside row `index`.
+
+    Args:
+        stacks: 2-D weights (or tensors) sharing their first axis `n`.
+        index: int32 scalar tensor in `[0, n)`, or a Python int for a static read.
+    """
+    if isinstance(index, int):
+        return tf.concat([stack[index] for stack in stacks], axis=0)
+    stacked = tf.concat(list(stacks), axis=1) if len(stacks) > 1 else tf.convert_to_tensor(stacks[0])
+    selector = tf.one_hot(index, stacked.shape[0], dtype=stacked.dtype)[None]
+    return tf.reshape(tf.matmul(selector, stacked), [-1])
 
 
 @keras.saving.register_keras_serializable(package="enas_tf2")
@@ -83,32 +105,25 @@ class PerInputSepConv(keras.layers.Layer):
         self.beta = self.add_weight(name="beta", shape=(n, f), initializer="zeros")
         self.built = True
 
-    def select(self, index, selector: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-        """The kernels and BN parameters for input node `index`.
+    def stacks(self) -> tuple[tf.Variable, ...]:
+        """The per-input weights in row order: depthwise, pointwise, gamma, beta (`select_rows`' input)."""
+        return self.depthwise, self.pointwise, self.gamma, self.beta
 
-        Rows are read as `one_hot(index) . W`, whose gradient is dense (a
-        `tf.gather`'s sparse gradient cost about fifteen graph ops per weight to
-        densify, in a graph with over a thousand such weights). Callers that
-        choose the op with `tf.switch_case` select the rows *before* the switch:
-        reading variables inside the branches doubled the graph's size.
-
-        Args:
-            index: int32 scalar tensor, or a Python int for a static read.
-            selector: optional precomputed `one_hot(index, num_inputs)[None]`
-                (float32 `[1, n]`), shared by the layers of one slot.
-        """
+    @property
+    def row_size(self) -> int:
+        """Length of one input node's flat row of `stacks()`: `k*k*F + F*F + 2F`."""
         k, f = self.kernel_size, self.filters
-        if selector is None and not isinstance(index, int):
-            selector = tf.one_hot(index, self.num_inputs, dtype=self.depthwise.dtype)[None]
+        return k * k * f + f * f + 2 * f
 
-        def row(weight):
-            if isinstance(index, int):
-                return weight[index]
-            return tf.reshape(tf.matmul(selector, weight), [-1])
+    def unpack(self, row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The kernels and BN parameters of one flat row of `stacks()` (from `select_rows`)."""
+        k, f = self.kernel_size, self.filters
+        depthwise, pointwise, gamma, beta = tf.split(row, [k * k * f, f * f, f, f])
+        return tf.reshape(depthwise, [k, k, f, 1]), tf.reshape(pointwise, [1, 1, f, f]), gamma, beta
 
-        depthwise = tf.reshape(row(self.depthwise), [k, k, f, 1])
-        pointwise = tf.reshape(row(self.pointwise), [1, 1, f, f])
-        return depthwise, pointwise, row(self.gamma), row(self.beta)
+    def select(self, index: tf.Tensor | int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The kernels and BN parameters for input node `index` (an int32 scalar tensor or a Python int)."""
+        return self.unpack(select_rows(self.stacks(), index))
 
     @staticmethod
     def apply(inputs: tf.Tensor, weights: tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:

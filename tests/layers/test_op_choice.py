@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from enas_tf2.layers.op_choice import OpChoice, switch_op
@@ -38,30 +39,23 @@ def test_only_the_chosen_branch_gets_a_gradient_and_one_trace_serves_every_op():
 
 
 class _Scaled(keras.layers.Layer):
-    """A branch whose weight row is picked before the switch (as the micro search's separable convs)."""
-
-    def __init__(self, factor):
-        super().__init__()
-        self.factor = factor
-        self.selections = 0
-
-    def select(self, index, selector):
-        self.selections += 1
-        return self.factor * tf.cast(index + 1, tf.float32)
+    """A branch whose weight is read before the switch (as the micro search's separable convs)."""
 
     def call(self, inputs, selected=None):
         return inputs * selected
 
 
-def test_select_runs_for_every_branch_before_the_switch_and_reaches_the_chosen_one():
-    branches = [_Scaled(1.0), _Scaled(10.0)]
-    choice = OpChoice(branches)
-    out = choice(tf.ones([2]), op_id=tf.constant(1), select_args=(tf.constant(2), None))
+def test_selections_reach_the_chosen_branch():
+    choice = OpChoice([_Scaled(), _Scaled()])
+    out = choice(tf.ones([2]), op_id=tf.constant(1), selections=[tf.constant(3.0), tf.constant(30.0)])
     np.testing.assert_allclose(out.numpy(), [30.0, 30.0])
-    assert [branch.selections for branch in branches] == [1, 1]
-    # A static choice selects for its branch only.
-    np.testing.assert_allclose(choice(tf.ones([2]), op_id=0, select_args=(0, None)).numpy(), [1.0, 1.0])
-    assert [branch.selections for branch in branches] == [2, 1]
+    np.testing.assert_allclose(choice(tf.ones([2]), op_id=0, selections=[tf.constant(3.0), None]).numpy(), [3.0, 3.0])
+
+
+def test_selections_must_match_the_branches():
+    choice = OpChoice([_Scaled(), _Scaled()])
+    with pytest.raises(ValueError, match="2 branches but got 1 selections"):
+        choice(tf.ones([2]), op_id=tf.constant(0), selections=[tf.constant(1.0)])
 
 
 def test_switch_op_on_plain_functions():

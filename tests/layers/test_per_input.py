@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from enas_tf2.layers.per_input import PerInputSepConv, per_input_batch_norm
+from enas_tf2.layers.per_input import PerInputSepConv, per_input_batch_norm, select_rows
 
 
 def test_per_input_sep_conv_uses_the_row_of_the_chosen_input():
@@ -43,3 +43,16 @@ def test_per_input_batch_norm_always_uses_batch_statistics():
     out = per_input_batch_norm(x, tf.ones([2]), tf.zeros([2])).numpy()
     np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
     np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1.0, atol=1e-3)
+
+
+def test_select_rows_reads_one_row_of_every_stack_with_a_dense_gradient():
+    a = tf.Variable(np.arange(6, dtype=np.float32).reshape(3, 2))
+    b = tf.Variable(100 + np.arange(9, dtype=np.float32).reshape(3, 3))
+    with tf.GradientTape() as tape:
+        row = select_rows([a, b], tf.constant(2))
+        loss = tf.reduce_sum(row * tf.range(1.0, 6.0))
+    np.testing.assert_array_equal(row.numpy(), [4, 5, 106, 107, 108])
+    np.testing.assert_array_equal(select_rows([a, b], 2).numpy(), row.numpy())
+    grad_a, grad_b = tape.gradient(loss, [a, b])
+    np.testing.assert_array_equal(grad_a.numpy(), [[0, 0], [0, 0], [1, 2]])
+    np.testing.assert_array_equal(grad_b.numpy(), [[0, 0, 0], [0, 0, 0], [3, 4, 5]])

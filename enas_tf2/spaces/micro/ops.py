@@ -2,8 +2,9 @@
 
 Search form (a supernet slot that can read any of `num_inputs` nodes): a separable conv is two
 `PerInputSepConv` in sequence, whose weights are stacked per input node as the original stores
-them; `select(index, selector)` reads the chosen node's rows *before* the slot's `OpChoice`
-switch, and `call(x, selected)` applies them. Pools and identity have no weights.
+them; the slot reads the chosen node's rows of every op's `per_input_stacks()` *before* its
+`OpChoice` switch (`layers.per_input.select_rows`), and `call(x, selected=row)` applies this
+op's part. Pools and identity have no weights (no stacks).
 
 Fixed form (one op of a final cell, stride 2 when a reduction cell's op reads node 0 or 1):
 separable conv is twice `ReLU -> sep conv kxk -> BN`, the stride on the first; pools are 3x3
@@ -15,7 +16,7 @@ the search form, else the fixed form.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -60,14 +61,15 @@ class PerInputSepConvOp(keras.layers.Layer):
             conv.build()
         self.built = True
 
-    def select(self, index, selector: tf.Tensor | None) -> list[tuple[tf.Tensor, ...]]:
-        """Both convs' kernels and BN parameters for input node `index` (see `PerInputSepConv.select`)."""
-        return [conv.select(index, selector) for conv in self.convs]
+    def per_input_stacks(self) -> tuple[tf.Variable, ...]:
+        """Both convs' per-input weights, in the order `call` reads its row."""
+        return self.convs[0].stacks() + self.convs[1].stacks()
 
-    def call(self, inputs, selected: Sequence[tuple[tf.Tensor, ...]]):
+    def call(self, inputs, selected: tf.Tensor):
+        """`selected`: this op's flat row of `per_input_stacks()` for the chosen input node."""
         x = inputs
-        for weights in selected:
-            x = PerInputSepConv.apply(x, weights)
+        for conv, row in zip(self.convs, tf.split(selected, [conv.row_size for conv in self.convs])):
+            x = PerInputSepConv.apply(x, conv.unpack(row))
         return x
 
     def compute_output_shape(self, input_shape):
@@ -134,7 +136,7 @@ class PoolOp(keras.layers.Layer):
         self.kind = kind
         self.strides = strides
 
-    def select(self, index, selector) -> tuple:
+    def per_input_stacks(self) -> tuple:
         return ()
 
     def call(self, inputs, selected: Any = None):
@@ -166,7 +168,7 @@ class IdentityOp(keras.layers.Layer):
             layer.build(input_shape)
         self.built = True
 
-    def select(self, index, selector) -> tuple:
+    def per_input_stacks(self) -> tuple:
         return ()
 
     def call(self, inputs, selected: Any = None, training=None):

@@ -19,6 +19,7 @@ from enas_tf2.layers.batch_norm import BatchNorm
 from enas_tf2.layers.initializers import he_normal
 from enas_tf2.layers.input_choice import NodeArray, add_selected
 from enas_tf2.layers.op_choice import OpChoice
+from enas_tf2.layers.per_input import select_rows
 from enas_tf2.layers.reduction import FactorizedReduction
 from enas_tf2.spaces.micro.base import CellInputs, MicroBase
 from enas_tf2.spaces.micro.ops import Shape
@@ -31,8 +32,9 @@ class MicroSearchSlot(keras.layers.Layer):
     The op is an `OpChoice` over the search forms of `arch.MICRO_OPS` (`ops`); the cell reads
     the input node from its `NodeArray`. Only the chosen op runs, which the spec allows (the
     original computes all five and keeps one; the others get no loss gradient and have no
-    state). The separable convs' weight rows for the chosen input are read before the switch
-    (`OpChoice`'s `select_args`), with one `one_hot(index)` shared by the slot's ops.
+    state). The weight rows of the chosen input, for all the slot's separable convs, are read
+    before the switch with one matmul (`per_input.select_rows`) and split per op (`OpChoice`'s
+    `selections`).
 
     Args:
         filters: `F`.
@@ -56,9 +58,15 @@ class MicroSearchSlot(keras.layers.Layer):
         self.built = True
 
     def call(self, x, index, op):
-        selector = None if isinstance(index, int) else tf.one_hot(index, self.num_inputs)[None]
+        stacks = [branch.per_input_stacks() for branch in self.choice.branches]
+        widths = [sum(int(stack.shape[1]) for stack in branch_stacks) for branch_stacks in stacks]
+        selections = [None] * len(widths)
+        if any(widths):
+            row = select_rows([stack for branch_stacks in stacks for stack in branch_stacks], index)
+            pieces = iter(tf.split(row, [width for width in widths if width]))
+            selections = [next(pieces) if width else None for width in widths]
         op_id = 0 if self.static_op is not None else op
-        return self.choice(x, op_id=op_id, select_args=(index, selector))
+        return self.choice(x, op_id=op_id, selections=selections)
 
     def get_config(self):
         config = super().get_config()
