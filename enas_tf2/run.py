@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from enas_tf2 import distribute, precision, run_record
+from enas_tf2 import distribute, graph_optimization, precision, run_record
 from enas_tf2.controllers.trainer import ControllerTrainer
 from enas_tf2.controllers.uniform import UniformPolicy
 from enas_tf2.data.streams import ResumableStream
@@ -148,6 +148,7 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
     scope.enter_context(strategy.scope())
     lock = monitor = None
     stop = stop or StopSignals()
+    grappler, grappler_before = graph_optimization.apply(config.grappler, task.search)  # before any step is traced
     if config.distribution == "multi_worker":
         stop.combine = distribute.any_worker(strategy)  # every worker saves and stops at the same step
     try:
@@ -200,6 +201,7 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
         distribute.log_replicas(strategy, config.distribution, *task.batch_log(), config.jit_compile)
         if config.precision != "float32":
             logging.info("%s", precision.describe(config.precision))
+        logging.info("%s", graph_optimization.describe(config.grappler, grappler))
         logging.info("%s", task.data_log())
         if restored:
             logging.info("Resumed from %s at epoch %d, step %d (%s)", restored, int(state.epoch),
@@ -251,3 +253,4 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
         if lock is not None:
             lock.release()
         distribute.remove_worker_output_dir(config.output_dir, strategy)
+        graph_optimization.restore(grappler_before)

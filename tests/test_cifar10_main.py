@@ -79,6 +79,7 @@ def test_tiny_search_writes_events_checkpoint_and_final_arc_then_final_trains_it
     assert board["hparams"]["search_for"] == "macro" and "data_path" in board["hparams"]
     log = (output_dir / "stdout").read_text()
     assert "Epoch 2: Training controller" in log and "valid_accuracy" in log and "test_accuracy" in log
+    assert "Grappler graph optimisation off (--grappler=auto" in log  # a search's supernet steps
 
     final_arc_lines = (output_dir / "final_arc.txt").read_text().splitlines()
     derived = arch.MacroArc.parse(final_arc_lines[0], num_layers=3)
@@ -93,6 +94,7 @@ def test_tiny_search_writes_events_checkpoint_and_final_arc_then_final_trains_it
     ])
     final_log = (final_dir / "stdout").read_text()
     assert "test_accuracy" in final_log and "valid_accuracy" not in final_log
+    assert "Grappler graph optimisation on (--grappler=auto" in final_log  # a final network
     assert "eval/test_accuracy" in event_tags(final_dir)
     # A second row of the HParams table: the final run, told apart by its arc.
     final_hparams = dashboard(final_dir)["hparams"]

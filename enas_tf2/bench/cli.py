@@ -14,7 +14,7 @@ from absl import app, flags
 
 from enas_tf2.bench import config as bench_config
 from enas_tf2.bench import compare, report, runner, timing
-from enas_tf2.configs.run import PRECISIONS
+from enas_tf2.configs.run import GRAPPLER_SETTINGS, PRECISIONS
 
 #: Integer flags that override a preset field of the same name (None: the preset's).
 OVERRIDE_FLAGS = (
@@ -41,6 +41,8 @@ def define_flags() -> None:
     flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "The child's "
                       "--precision. A mixed final preset also times the float32 network, step by step alternately, "
                       "and reports the speed-up.")
+    flags.DEFINE_enum("grappler", "auto", list(GRAPPLER_SETTINGS), "The programs' --grappler (auto: off for "
+                      "search presets, on for final ones).")
     flags.DEFINE_string("compare", None, "The JSON file time_original.py wrote (--out) for the same script on this "
                         "machine, just before or after: adds a side-by-side table and the ratios (JSON key compare).")
     flags.DEFINE_integer("ref_size", timing.REF_MATMUL_SIZE, "Side of the reference matmul. Change it only for "
@@ -56,7 +58,7 @@ def main(argv: list[str]) -> None:
     overrides = {name: values[name].value for name, _ in OVERRIDE_FLAGS}
     overrides["seed"] = values.seed
     config = dataclasses.replace(bench_config.config_from_flags(values.space, values.preset, overrides),
-                                 precision=values.precision)
+                                 precision=values.precision, grappler=values.grappler)
     original = compare.read_original(values.compare) if values.compare else None  # a bad path fails first
     results = runner.run(config, values.preset, values.ref_size)
     # Results are the program's output (stdout), not log events: scripts grep the JSON line.

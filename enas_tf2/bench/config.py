@@ -59,6 +59,7 @@ class BenchConfig:
             flag each replaces and which space reads it); None keeps the script's.
         fixed_arc: a final network's architecture instead of the script's.
         precision: the child's `--precision` ("float32", "mixed_bfloat16", "mixed_float16").
+        grappler: `--grappler` ("auto": as the program would for the script's mode, "on", "off").
     """
 
     script: str
@@ -77,6 +78,7 @@ class BenchConfig:
     bptt: int | None = None
     fixed_arc: str | None = None
     precision: str = "float32"
+    grappler: str = "auto"
 
     @property
     def space(self) -> str:
@@ -195,7 +197,7 @@ def uses_script_arc(config: BenchConfig) -> bool:
 
 def recorded_fields(config: BenchConfig) -> dict[str, Any]:
     """The config as the results record it: the timing fields and the resolved shape and hyperparameters."""
-    fields: dict[str, Any] = dict(script=config.script, precision=config.precision,
+    fields: dict[str, Any] = dict(script=config.script, precision=config.precision, grappler=config.grappler,
                                   **{name: getattr(config, name) for name in TIMING_FIELDS})
     if config.space == "ptb":
         resolved = resolve_language_model(config)

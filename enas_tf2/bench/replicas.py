@@ -30,10 +30,11 @@ import keras
 import tensorflow as tf
 from absl import app, flags, logging
 
-from enas_tf2 import distribute
+from enas_tf2 import distribute, graph_optimization
 from enas_tf2.bench import config as bench_config
 from enas_tf2.bench import images, report, timing
 from enas_tf2.controllers.trainer import ControllerTrainer, ReplicaRewards
+from enas_tf2.configs.run import GRAPPLER_SETTINGS
 from enas_tf2.errors import FlagError
 from enas_tf2.tasks.image_trainer import ImageChildTrainer
 
@@ -117,6 +118,7 @@ def measure(config: bench_config.BenchConfig, strategy: tf.distribute.Strategy) 
 
 
 TABLE_ROWS = (
+    ("grappler", "Grappler (--grappler)", ""),
     ("ref_start_s", "reference matmul, start", "s"),
     ("ref_end_s", "reference matmul, end", "s"),
     ("child_trace_1_s", "child step, 1 device: first call (trace)", "s"),
@@ -150,11 +152,15 @@ def run(config: bench_config.BenchConfig, preset: str, replicas: int) -> dict[st
     if strategy.num_replicas_in_sync != replicas:
         raise FlagError(f"--replicas={replicas}, but the strategy has {strategy.num_replicas_in_sync} replicas "
                         "(one per GPU): pass the number of GPUs.")
-    figures, references = timing.between_references(lambda: measure(config, strategy))
+    grappler, grappler_before = graph_optimization.apply(config.grappler, search=True)  # as a search run
+    try:
+        figures, references = timing.between_references(lambda: measure(config, strategy))
+    finally:
+        graph_optimization.restore(grappler_before)
     results: dict[str, Any] = dict(
         space=config.space, preset=preset, replicas=replicas,
         devices=[str(d) for d in strategy.extended.worker_devices], tf_version=tf.__version__, config=fields,
-        ref_start_s=references.start_s, ref_end_s=references.end_s,
+        ref_start_s=references.start_s, ref_end_s=references.end_s, grappler="on" if grappler else "off",
     )
     results.update(figures)
     results.update(timing.units(figures, UNIT_KEYS, references.mean_s))
@@ -178,6 +184,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("replicas", 2, "Replicas of the mirrored side (logical CPUs, or the GPU count).")
     flags.DEFINE_integer("steps", None, "Overrides the preset's timed child steps per side.")
     flags.DEFINE_integer("controller_steps", None, "Overrides the preset's timed controller updates per side.")
+    flags.DEFINE_enum("grappler", "auto", list(GRAPPLER_SETTINGS), "The programs' --grappler (auto: off, as for "
+                      "every search).")
 
 
 def main(argv: list[str]) -> None:
@@ -186,9 +194,9 @@ def main(argv: list[str]) -> None:
     values = flags.FLAGS
     if values.replicas < 2:
         raise FlagError(f"--replicas must be at least 2. Received: {values.replicas}")
-    config = bench_config.config_from_flags(
+    config = dataclasses.replace(bench_config.config_from_flags(
         values.space, values.preset, {"steps": values.steps, "controller_steps": values.controller_steps}
-    )
+    ), grappler=values.grappler)
     fields = bench_config.recorded_fields(config)
     if fields["mode"] != "search":
         raise FlagError(f"--preset={values.preset} is a final preset; this benchmark times search steps.")

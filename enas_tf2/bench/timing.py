@@ -107,11 +107,32 @@ def timed_step(step: Step, *args: Any) -> tuple[float, Mapping[str, Any]]:
 
 
 def warm_up(step: Step, *args: Any) -> float:
-    """Runs `WARMUP_STEPS` untimed steps; returns the seconds of the first (the trace)."""
-    trace_seconds, _ = timed_step(step, *args)
+    """Runs `WARMUP_STEPS` untimed steps; returns the seconds of the first (tracing and first run)."""
+    return sum(warm_up_parts(step, *args))
+
+
+def time_tracing(step: Step, *args: Any) -> float:
+    """Seconds of tracing `step` for `args` without running it (0 for a plain function)."""
+    if not hasattr(step, "get_concrete_function"):
+        return 0.0
+    start = time.perf_counter()
+    step.get_concrete_function(*args)
+    return time.perf_counter() - start
+
+
+def warm_up_parts(step: Step, *args: Any) -> tuple[float, float]:
+    """`warm_up`, with the first call's seconds split into Python tracing and the first run.
+
+    The first run of a traced step includes TensorFlow's graph optimisation (Grappler, the
+    function's instantiation) besides one execution; tracing is Python building the graph
+    (`get_concrete_function`, the same trace the call then uses). A step without
+    `get_concrete_function` (a plain function) reports 0 s of tracing.
+    """
+    tracing = time_tracing(step, *args)
+    first_run, _ = timed_step(step, *args)
     for _ in range(WARMUP_STEPS - 1):
         timed_step(step, *args)
-    return trace_seconds
+    return tracing, first_run
 
 
 def alternate(first: Callable[[int], float], second: Callable[[int], float], count: int) -> tuple[list[float], list[float]]:

@@ -352,7 +352,7 @@ def resolve(values: Mapping[str, Any]) -> ImageClassificationConfig:
         log_every=get("log_every", 50), eval_every_epochs=get("eval_every_epochs", 1),
         derive_samples=get("derive_samples", 100), export_dir=get("export_dir") or None,
         jit_compile=bool(get("jit_compile", False)), precision=get("precision") or "float32",
-        flags=values, **resilience_settings(values, 2),
+        grappler=get("grappler") or "auto", flags=values, **resilience_settings(values, 2),
     )
     return ImageClassificationConfig(data=data, child=child, training=training, controller=controller, run=run,
                                      search_for=get("search_for"))

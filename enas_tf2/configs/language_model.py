@@ -315,7 +315,7 @@ def resolve(values: Mapping[str, Any]) -> LanguageModelConfig:
         num_epochs=int(get("num_epochs")), max_steps=values.get("max_steps"), log_every=int(get("log_every")),
         eval_every_epochs=values.get("eval_every_epochs", 1), derive_samples=values.get("derive_samples", 100),
         export_dir=values.get("export_dir") or None, jit_compile=bool(values.get("jit_compile", False)),
-        precision=values.get("precision") or "float32",
+        precision=values.get("precision") or "float32", grappler=values.get("grappler") or "auto",
         flags=values, **resilience_settings(values, MAX_CHECKPOINTS[search]),
     )
     return LanguageModelConfig(

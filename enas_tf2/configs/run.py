@@ -16,6 +16,8 @@ from enas_tf2.errors import FlagError
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
 #: `--precision` values (`enas_tf2.precision`); the mixed ones are Keras dtype-policy names.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+#: `--grappler` values (`enas_tf2.graph_optimization`).
+GRAPPLER_SETTINGS = ("auto", "on", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +41,8 @@ class RunConfig:
         jit_compile: XLA-compile the child's steps.
         precision: the child network's arithmetic, "float32" or a Keras mixed policy
             ("mixed_bfloat16", "mixed_float16"; `enas_tf2.precision`).
+        grappler: "auto", "on" or "off": TensorFlow's graph optimiser for the compiled steps
+            (`enas_tf2.graph_optimization`; auto: off for searches, on for final runs).
         max_checkpoints: newest checkpoints kept (`--keep_checkpoints`).
         checkpoint_every_mins: also save inside an epoch once this many minutes passed since the
             last save (0: only around evaluations).
@@ -62,6 +66,7 @@ class RunConfig:
     export_dir: str | None = None
     jit_compile: bool = False
     precision: str = "float32"
+    grappler: str = "auto"
     max_checkpoints: int = 2
     checkpoint_every_mins: float = 10.0
     deterministic: bool = False
@@ -72,6 +77,8 @@ class RunConfig:
         object.__setattr__(self, "flags", types.MappingProxyType(dict(self.flags)))
         if self.precision not in PRECISIONS:
             raise FlagError(f"--precision={self.precision!r} is unknown; expected one of {', '.join(PRECISIONS)}.")
+        if self.grappler not in GRAPPLER_SETTINGS:
+            raise FlagError(f"--grappler={self.grappler!r} is unknown; expected one of {', '.join(GRAPPLER_SETTINGS)}.")
         if self.distribution not in DISTRIBUTIONS:
             raise FlagError(f"--distribution={self.distribution!r} is unknown; expected one of "
                             f"{', '.join(DISTRIBUTIONS)}.")

@@ -11,7 +11,7 @@ from typing import Any
 from absl import flags
 
 from enas_tf2.configs import presets
-from enas_tf2.configs.run import PRECISIONS
+from enas_tf2.configs.run import GRAPPLER_SETTINGS, PRECISIONS
 
 #: The modules whose flags a program records in `run.json` (besides its own).
 MODULE = __name__
@@ -42,6 +42,9 @@ def define_run_flags(program: str, data_path_help: str) -> None:
                       "matmuls; batch norm, logits, loss and the controller stay float32). mixed_bfloat16 pays "
                       "where the CPU has AMX / AVX512-BF16 units or on recent GPUs; mixed_float16 (with loss "
                       "scaling) on GPUs.")
+    flags.DEFINE_enum("grappler", "auto", list(GRAPPLER_SETTINGS), "TensorFlow's graph optimiser (Grappler) for "
+                      "the compiled steps. auto: off for searches (on a supernet it costs more first-step time than "
+                      "it returns, BUILD.md), on for final runs; on / off force it.")
     flags.DEFINE_boolean("jit_compile", False, "XLA-compile the child's steps (slower on CPU; try it on GPU).")
     flags.DEFINE_enum("search_policy", "controller", ["controller", "random"], "Searches: how architectures are "
                       "sampled. controller: the ENAS controller, trained by REINFORCE; random: uniformly, never "

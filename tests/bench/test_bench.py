@@ -18,7 +18,7 @@ from enas_tf2.errors import FlagError
 #: Keys every macro search-mode run reports.
 SEARCH_KEYS = (
     "space", "preset", "tf_version", "cpu_count", "tf_enable_onednn_opts", "config", "ref_start_s", "ref_end_s", "ref_s",
-    "child_trace_s", "child_step_s", "child_step_units", "images_per_s", "child_trace_count",
+    "child_trace_s", "child_tracing_s", "child_first_run_s", "controller_tracing_s", "grappler", "child_step_s", "child_step_units", "images_per_s", "child_trace_count",
     "distinct_arcs", "supernet_same_arcs_step_s", "static_step_s", "supernet_static_ratio",
     "controller_sample_s", "controller_sample_units", "controller_trace_count", "peak_rss_mib",
     "targets", "targets_met",
@@ -105,6 +105,22 @@ def test_alternate_swaps_the_order_every_pair():
     first, second = timing.alternate(lambda i: calls.append(("a", i)) or 1.0, lambda i: calls.append(("b", i)) or 2.0, 3)
     assert calls == [("a", 0), ("b", 0), ("b", 1), ("a", 1), ("a", 2), ("b", 2)]
     assert (first, second) == ([1.0] * 3, [2.0] * 3)
+
+
+def test_warm_up_parts_traces_once_then_runs():
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    runs = []
+
+    @tf.function
+    def step(x):
+        runs.append("traced")
+        return {"loss": x * 2.0}
+
+    tracing, first_run = timing.warm_up_parts(step, tf.constant(1.0))
+    assert tracing > 0 and first_run > 0
+    assert step.experimental_get_tracing_count() == 1 and runs == ["traced"]
+    assert timing.warm_up_parts(lambda x: {"loss": x}, tf.constant(1.0))[0] == 0.0  # nothing to trace
 
 
 def test_units_divide_by_the_mean_reference():
@@ -218,6 +234,10 @@ def test_cli_prints_table_and_json_line(tmp_path):
     assert results["given_arc_trace_count"] == 1
     assert results["controller_trace_count"] == 1
     assert results["child_steps_timed"] == 3
+    # The first call, split: tracing it (one trace, reused by the call) and its first run.
+    assert results["child_trace_s"] == pytest.approx(results["child_tracing_s"] + results["child_first_run_s"])
+    assert results["child_tracing_s"] > 0 and results["controller_first_run_s"] > 0
+    assert results["grappler"] == "off" and results["config"]["grappler"] == "auto"  # a search preset
     assert results["targets"]["child_trace_count"]["met"] == (results["distinct_arcs"] >= 3)
     assert "supernet_static_ratio" not in results["targets"]  # only judged at search size
     assert json.loads(json_out.read_text()) == results
