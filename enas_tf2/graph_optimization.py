@@ -5,58 +5,61 @@ graph (the micro search step has about 110,000 nodes once its `switch_case` bran
 inlined), and there Grappler costs far more than it returns: measured on this project's 2-core
 Xeon, float32, the script's shapes (BUILD.md "Graph optimisation" has the tables),
 
-* micro search, a run's three steps (train, controller, evaluation): the first train step takes
-  58.6 s with Grappler and 38.9 s without, the step itself 2.18 s against 2.03 s;
-* macro search (bench): first step 22.0 s against 13.8 s, step 15.3 against 13.2 units;
+* micro search (bench): first step 60.5 s with Grappler against 41.4 s without, the same step
+  time (36.9 units); a run's three steps (train, controller, evaluation): 58.6 s against 38.9 s;
+* macro search (bench): first step 22.3 s against 14.4 s, step 14.8 against 12.8 units;
 * PTB search (bench): no difference beyond noise (its graph is small).
 
 The price is host memory: Grappler prunes the inlined graph to about 40,000 nodes, and the
-executor of the unpruned one holds more (micro run 6.0 -> 7.2 GiB peak, macro bench 3.6 -> 4.0
+executor of the unpruned one holds more (micro run 6.0 -> 7.2 GiB peak, macro bench 3.7 -> 4.1
 GiB). A final network's graph is small and fixed, and there Grappler's fusions are what one
 wants. So `auto` turns Grappler off for searches and leaves it on for final training; `on`
 (less memory for a search, slower start) and `off` force either. The setting is process-wide
-(`tf.config.optimizer`) and is made before the first step is traced; `restore` puts back what
-was there (a run inside a longer process, the bench).
+(`tf.config.optimizer`), made before the first step is traced; `configured` puts back what was
+there when the run or the bench ends.
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import tensorflow as tf
 
-from enas_tf2.configs.run import GRAPPLER_SETTINGS
+from enas_tf2.configs.run import check_grappler
 
 
 def grappler_enabled(setting: str, search: bool) -> bool:
     """Whether Grappler runs for `setting` ("auto": not for a search's supernet steps)."""
-    if setting not in GRAPPLER_SETTINGS:
-        raise ValueError(f"--grappler={setting!r} is unknown; expected one of {', '.join(GRAPPLER_SETTINGS)}.")
+    check_grappler(setting)
     if setting == "auto":
         return not search
     return setting == "on"
 
 
-def apply(setting: str, search: bool) -> tuple[bool, bool]:
-    """Sets TensorFlow's optimiser options for this process.
+@contextlib.contextmanager
+def configured(setting: str, search: bool) -> Iterator[bool]:
+    """Sets TensorFlow's optimiser for the block; yields whether Grappler runs, then restores.
 
-    Only `disable_meta_optimizer` is set, either way, so a user's other
-    `tf.config.optimizer` options are kept.
-
-    Returns:
-        Whether Grappler runs now, and the previous `disable_meta_optimizer` (for `restore`).
+    Only `disable_meta_optimizer` is set and put back, so a user's other `tf.config.optimizer`
+    options are kept, and a run or a bench inside a longer process (the tests) leaves it as it was.
     """
     previous = bool(tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False))
     enabled = grappler_enabled(setting, search)
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not enabled})
-    return enabled, previous
+    try:
+        yield enabled
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": previous})
 
 
-def restore(previous_disabled: bool) -> None:
-    """Puts back the `disable_meta_optimizer` that `apply` replaced (a run inside a longer process)."""
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": previous_disabled})
+def state(enabled: bool) -> str:
+    """ "on" or "off": the bench's row and the log line."""
+    return "on" if enabled else "off"
 
 
 def describe(setting: str, enabled: bool) -> str:
     """One log line: the setting and what it means for this run."""
     reason = {"auto": "auto: off for a search's supernet steps, on for a final network",
               "on": "forced on", "off": "forced off"}[setting]
-    return f"Grappler graph optimisation {'on' if enabled else 'off'} (--grappler={setting}; {reason})."
+    return f"Grappler graph optimisation {state(enabled)} (--grappler={setting}; {reason})."

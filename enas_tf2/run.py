@@ -129,6 +129,13 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
         EnasError: a bad setting, missing data or a diverged run, with a message that says what to do.
         RunInterrupted: stopped by a signal after saving a checkpoint.
     """
+    # Before any step is traced; the previous setting is back when the run ends (a longer process).
+    with graph_optimization.configured(task.run_config.grappler, task.search) as grappler:
+        return _run(task, stop, hparams, grappler)
+
+
+def _run(task: Task, stop: StopSignals | None, hparams: dict | None, grappler: bool) -> dict | None:
+    """`run` with TensorFlow's graph optimiser already set (`grappler`: whether it runs)."""
     config = task.run_config
     check_output_dir(config.output_dir)
     if config.deterministic:
@@ -148,7 +155,6 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
     scope.enter_context(strategy.scope())
     lock = monitor = None
     stop = stop or StopSignals()
-    grappler, grappler_before = graph_optimization.apply(config.grappler, task.search)  # before any step is traced
     if config.distribution == "multi_worker":
         stop.combine = distribute.any_worker(strategy)  # every worker saves and stops at the same step
     try:
@@ -253,4 +259,3 @@ def run(task: Task, stop: StopSignals | None = None, hparams: dict | None = None
         if lock is not None:
             lock.release()
         distribute.remove_worker_output_dir(config.output_dir, strategy)
-        graph_optimization.restore(grappler_before)

@@ -17,15 +17,17 @@ def test_grappler_enabled(setting, search, enabled):
     assert graph_optimization.grappler_enabled(setting, search) is enabled
 
 
-def test_apply_sets_only_the_meta_optimizer_switch_and_restore_puts_it_back():
+def test_configured_sets_only_the_meta_optimizer_switch_and_puts_it_back():
     tf.config.optimizer.set_experimental_options({"constant_folding": False})
     try:
-        enabled, previous = graph_optimization.apply("auto", search=True)
-        options = tf.config.optimizer.get_experimental_options()
-        assert enabled is False and options["disable_meta_optimizer"] is True
-        assert options["constant_folding"] is False  # the user's other option is kept
-        graph_optimization.restore(previous)
-        assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False) is previous
+        with graph_optimization.configured("auto", search=True) as enabled:
+            options = tf.config.optimizer.get_experimental_options()
+            assert enabled is False and options["disable_meta_optimizer"] is True
+            assert options["constant_folding"] is False  # the user's other option is kept
+        assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False) is False
+        with pytest.raises(RuntimeError), graph_optimization.configured("off", search=False):
+            raise RuntimeError("a failed run")
+        assert tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False) is False
     finally:
         tf.config.optimizer.set_experimental_options({"constant_folding": True, "disable_meta_optimizer": False})
 
@@ -39,18 +41,15 @@ def test_a_compiled_step_gives_the_same_result_without_grappler():
 
     results = []
     for setting in ("on", "off"):
-        _, previous = graph_optimization.apply(setting, search=False)
-        try:
+        with graph_optimization.configured(setting, search=False):
             results.append(float(tf.function(step)(x)))
-        finally:
-            graph_optimization.restore(previous)
     assert results[0] == pytest.approx(results[1], rel=1e-5)
 
 
 def test_unknown_setting_is_a_flag_error():
     with pytest.raises(FlagError, match="--grappler='sometimes' is unknown; expected one of auto, on, off"):
         RunConfig(output_dir="x", grappler="sometimes")
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(FlagError, match="unknown"):
         graph_optimization.grappler_enabled("sometimes", True)
 
 

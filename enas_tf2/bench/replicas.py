@@ -152,15 +152,12 @@ def run(config: bench_config.BenchConfig, preset: str, replicas: int) -> dict[st
     if strategy.num_replicas_in_sync != replicas:
         raise FlagError(f"--replicas={replicas}, but the strategy has {strategy.num_replicas_in_sync} replicas "
                         "(one per GPU): pass the number of GPUs.")
-    grappler, grappler_before = graph_optimization.apply(config.grappler, search=True)  # as a search run
-    try:
+    with graph_optimization.configured(config.grappler, search=True) as grappler:  # as a search run
         figures, references = timing.between_references(lambda: measure(config, strategy))
-    finally:
-        graph_optimization.restore(grappler_before)
     results: dict[str, Any] = dict(
         space=config.space, preset=preset, replicas=replicas,
         devices=[str(d) for d in strategy.extended.worker_devices], tf_version=tf.__version__, config=fields,
-        ref_start_s=references.start_s, ref_end_s=references.end_s, grappler="on" if grappler else "off",
+        ref_start_s=references.start_s, ref_end_s=references.end_s, grappler=graph_optimization.state(grappler),
     )
     results.update(figures)
     results.update(timing.units(figures, UNIT_KEYS, references.mean_s))

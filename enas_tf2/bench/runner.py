@@ -41,15 +41,12 @@ def run(config: bench_config.BenchConfig, preset: str, ref_size: int = timing.RE
     space = config.space
     fields = bench_config.recorded_fields(config)
     keras.utils.set_random_seed(config.seed)
-    grappler, grappler_before = graph_optimization.apply(config.grappler, search=fields["mode"] == "search")
     logging.info("Reference: median of %d %dx%d float32 NumPy matmuls.", timing.REF_MATMUL_REPEATS, ref_size,
                  ref_size)
-    try:
+    with graph_optimization.configured(config.grappler, search=fields["mode"] == "search") as grappler:  # as a run
         figures, references = timing.between_references(lambda: BENCHES[space](config), ref_size)
-    finally:
-        graph_optimization.restore(grappler_before)
     figures["bf16_units"] = precision.bf16_units_note(config.precision)
-    figures["grappler"] = "on" if grappler else "off"
+    figures["grappler"] = graph_optimization.state(grappler)
     results = report.results(space, preset, fields, figures, references)
     results["total_s"] = time.perf_counter() - start
     return results

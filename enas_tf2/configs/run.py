@@ -20,6 +20,12 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 GRAPPLER_SETTINGS = ("auto", "on", "off")
 
 
+def check_grappler(setting: str) -> None:
+    """Raises FlagError unless `setting` is a `--grappler` value (runs and benches alike)."""
+    if setting not in GRAPPLER_SETTINGS:
+        raise FlagError(f"--grappler={setting!r} is unknown; expected one of {', '.join(GRAPPLER_SETTINGS)}.")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """How one run is executed.
@@ -77,8 +83,7 @@ class RunConfig:
         object.__setattr__(self, "flags", types.MappingProxyType(dict(self.flags)))
         if self.precision not in PRECISIONS:
             raise FlagError(f"--precision={self.precision!r} is unknown; expected one of {', '.join(PRECISIONS)}.")
-        if self.grappler not in GRAPPLER_SETTINGS:
-            raise FlagError(f"--grappler={self.grappler!r} is unknown; expected one of {', '.join(GRAPPLER_SETTINGS)}.")
+        check_grappler(self.grappler)
         if self.distribution not in DISTRIBUTIONS:
             raise FlagError(f"--distribution={self.distribution!r} is unknown; expected one of "
                             f"{', '.join(DISTRIBUTIONS)}.")
