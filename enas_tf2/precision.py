@@ -32,19 +32,41 @@ def check(precision: str) -> str:
     return precision
 
 
+#: The policy of dense (not separable) convolutions inside a `convolutions_only` scope, else None.
+_convolution_policy: str | None = None
+
+
 @contextlib.contextmanager
-def policy_scope(precision: str) -> Iterator[None]:
+def policy_scope(precision: str, convolutions_only: bool = False) -> Iterator[None]:
     """Layers created inside take `precision`'s Keras dtype policy; the previous global one returns after.
 
     Keras reads the global policy when a layer is constructed, so a network built inside keeps its
     policy for good, and nothing built elsewhere (the controller) is affected.
+
+    `convolutions_only`: the layers stay float32 and only dense convolutions (those built with
+    `dtype=convolution_dtype()`) compute in `precision`. For a network made mostly of float32
+    separable convolutions (the micro space) this halves the casts: in a 16-bit network every
+    separable block casts in and out (1,138 casts a micro final step, 1.6 s of its 8.5), while
+    float32 layers cast only around the dense convolutions (347, 0.7 s). Measured on an AMX CPU,
+    micro final b144: float32 8.5 s, all layers 16-bit 8.5 s, convolutions only 7.8 s.
     """
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(check(precision))
+    global _convolution_policy
+    previous, previous_convolution = keras.config.dtype_policy(), _convolution_policy
+    keras.config.set_dtype_policy("float32" if convolutions_only else check(precision))
+    _convolution_policy = check(precision) if convolutions_only else None
     try:
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+        _convolution_policy = previous_convolution
+
+
+def convolution_dtype() -> str | None:
+    """The `dtype` argument of a dense convolution: the precision of a `convolutions_only` scope.
+
+    None (the layer takes the global policy) elsewhere.
+    """
+    return _convolution_policy
 
 
 def float32_logits(logits: tf.Tensor) -> tf.Tensor:
@@ -106,5 +128,5 @@ def describe(precision: str) -> str:
     return f"Precision: mixed_float16 (float32 weights, float16 arithmetic, dynamic loss scaling; {where})."
 
 
-__all__ = ["PRECISIONS", "bf16_units", "bf16_units_note", "check", "describe", "float32_logits", "loss_scale", "policy_scope",
+__all__ = ["PRECISIONS", "bf16_units", "bf16_units_note", "check", "convolution_dtype", "describe", "float32_logits", "loss_scale", "policy_scope",
            "wrap_optimizer"]

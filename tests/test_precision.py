@@ -201,3 +201,51 @@ def test_a_resume_may_switch_bf16_and_float32_but_not_to_or_from_float16(tmp_pat
     run_main(base + [f"--output_dir={bf16}", "--num_epochs=1", "--precision=mixed_bfloat16"])
     switched = run_main(base + [f"--output_dir={bf16}", "--num_epochs=2", "--precision=float32"])
     assert "Resumed from" in switched.stderr
+
+
+def _fused_batch_norm_dtypes(layer: BatchNorm, x: tf.Tensor) -> set[str]:
+    graph = tf.function(lambda t: layer(t, training=True)).get_concrete_function(x).graph
+    return {op.get_attr("T").name for op in graph.get_operations() if op.type == "FusedBatchNormV3"}
+
+
+def test_16_bit_batch_norm_runs_the_float32_kernel_where_onednn_is_slow():
+    # On a CPU oneDNN's 16-bit kernel is slow unless the channels are a multiple of 16.
+    odd, even = BatchNorm(dtype="mixed_bfloat16"), BatchNorm(dtype="mixed_bfloat16")
+    x_odd = tf.cast(tf.random.stateless_normal([2, 4, 4, 36], seed=[1, 3]), tf.bfloat16)
+    x_even = tf.cast(tf.random.stateless_normal([2, 4, 4, 32], seed=[1, 4]), tf.bfloat16)
+    assert _fused_batch_norm_dtypes(odd, x_odd) == {"float32"}
+    assert _fused_batch_norm_dtypes(even, x_even) == {"bfloat16"}
+    assert odd(x_odd, training=True).dtype == tf.bfloat16, "the output keeps the input's dtype"
+    reference = BatchNorm()
+    np.testing.assert_allclose(tf.cast(odd(x_odd, training=True), tf.float32).numpy(),
+                               reference(tf.cast(x_odd, tf.float32), training=True).numpy(), atol=0.05)
+
+
+def test_convolutions_only_scope_gives_16_bits_to_dense_convolutions_alone():
+    assert precision.convolution_dtype() is None
+    with precision.policy_scope("mixed_bfloat16", convolutions_only=True):
+        assert precision.convolution_dtype() == "mixed_bfloat16"
+        dense = keras.layers.Dense(2)
+    assert dense.compute_dtype == "float32" and precision.convolution_dtype() is None
+    with pytest.raises(RuntimeError):
+        with precision.policy_scope("mixed_bfloat16", convolutions_only=True):
+            raise RuntimeError("built wrong")
+    assert precision.convolution_dtype() is None and keras.config.dtype_policy().name == "float32"
+
+
+def _compute_dtypes(model: keras.Model, layer_type: type) -> set[str]:
+    return {layer.compute_dtype for layer in model._flatten_layers() if type(layer) is layer_type}
+
+
+@pytest.mark.parametrize("space,preset,shape", [("micro", "search", TINY_MICRO_SEARCH),
+                                                ("macro", "final", TINY_MACRO_FINAL)])
+def test_which_layers_compute_in_16_bits_micro_and_macro(space, preset, shape):
+    model = _task(space, preset, shape, "mixed_bfloat16").build_child()
+    assert _compute_dtypes(model, keras.layers.Conv2D) == {"bfloat16"}
+    batch_norms = _compute_dtypes(model, BatchNorm)
+    # micro: float32 layers around the dense convolutions; macro: a 16-bit network (but for the
+    # float32 blocks of its separable convolutions, if its arc has any).
+    if space == "micro":
+        assert batch_norms == {"float32"} and _compute_dtypes(model, keras.layers.SeparableConv2D) <= {"float32"}
+    else:
+        assert "bfloat16" in batch_norms

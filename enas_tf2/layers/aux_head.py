@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from enas_tf2.layers.batch_norm import BatchNorm
 from enas_tf2.layers.initializers import he_normal
+from enas_tf2.precision import convolution_dtype
 
 #: The auxiliary loss is added with this weight (spec 5.5).
 AUX_LOSS_WEIGHT = 0.4
@@ -40,7 +41,7 @@ class AuxHead(keras.layers.Layer):
         self.num_classes = num_classes
         self.pool = keras.layers.AveragePooling2D(pool_size=5, strides=3, padding="valid", name="pool")
         self.proj_conv = keras.layers.Conv2D(
-            128, 1, use_bias=False, kernel_initializer=he_normal(), name="proj_conv"
+            128, 1, use_bias=False, kernel_initializer=he_normal(), name="proj_conv", dtype=convolution_dtype()
         )
         self.proj_bn = BatchNorm(name="proj_bn")
         self.conv = None
@@ -63,6 +64,7 @@ class AuxHead(keras.layers.Layer):
             use_bias=False,
             kernel_initializer=he_normal(),
             name="conv",
+            dtype=convolution_dtype(),
         )
         self.conv.build(projected)
         self.bn.build(tuple(pooled[:-1]) + (768,))

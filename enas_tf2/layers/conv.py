@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from enas_tf2.layers.batch_norm import BN_EPSILON, BatchNorm
 from enas_tf2.layers.initializers import he_normal
+from enas_tf2.precision import convolution_dtype
 
 
 @keras.saving.register_keras_serializable(package="enas_tf2")
@@ -56,10 +57,12 @@ class ConvBN(keras.layers.Layer):
         self.relu_before = relu_before
         self.relu_after = relu_after
         self.bn_epsilon = bn_epsilon
+        # A separable block runs float32 end to end under a mixed policy (one cast in, one out):
+        # oneDNN's bf16 depthwise kernels are 3-6x slower than float32 ones for 5x5 or strided convs
+        # on CPU (measured on AMX), the pointwise half is too small to gain from 16 bits, and its BN
+        # then reads the conv's float32 output as it is.
+        self.block_dtype = "float32" if separable and _is_mixed(self.dtype_policy) else None
         if separable:
-            # Separable convs stay float32 under a mixed policy: oneDNN's bf16 depthwise kernels are
-            # 3-6x slower than float32 ones for 5x5 or strided convs on CPU (measured on AMX), and the
-            # pointwise half is too small to gain from 16 bits.
             self.conv = keras.layers.SeparableConv2D(
                 filters,
                 kernel_size,
@@ -69,7 +72,7 @@ class ConvBN(keras.layers.Layer):
                 depthwise_initializer=he_normal(),
                 pointwise_initializer=he_normal(),
                 name="sep_conv",
-                dtype="float32" if _is_mixed(self.dtype_policy) else None,
+                dtype=self.block_dtype,
             )
         else:
             self.conv = keras.layers.Conv2D(
@@ -80,15 +83,17 @@ class ConvBN(keras.layers.Layer):
                 use_bias=False,
                 kernel_initializer=he_normal(),
                 name="conv",
+                dtype=convolution_dtype(),
             )
-        self.bn = BatchNorm(epsilon=bn_epsilon, name="bn")
+        self.bn = BatchNorm(epsilon=bn_epsilon, name="bn", dtype=self.block_dtype)
 
     def build(self, input_shape):
         self.conv.build(input_shape)
         self.bn.build(self.conv.compute_output_shape(input_shape))
 
     def call(self, inputs, training=None):
-        x = tf.nn.relu(inputs) if self.relu_before else inputs
+        x = tf.cast(inputs, self.block_dtype) if self.block_dtype else inputs
+        x = tf.nn.relu(x) if self.relu_before else x
         x = self.bn(self.conv(x), training=training)
         x = tf.nn.relu(x) if self.relu_after else x
         return tf.cast(x, self.compute_dtype) if x.dtype != self.compute_dtype else x

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from enas_tf2.layers.batch_norm import BatchNorm
 from enas_tf2.layers.initializers import he_normal
+from enas_tf2.precision import convolution_dtype
 
 
 @keras.saving.register_keras_serializable(package="enas_tf2")
@@ -32,7 +33,7 @@ class FactorizedReduction(keras.layers.Layer):
                 f"FactorizedReduction needs a positive even number of filters. Received: filters={filters}"
             )
         self.filters = filters
-        conv_args = dict(use_bias=False, padding="valid", kernel_initializer=he_normal())
+        conv_args = dict(use_bias=False, padding="valid", kernel_initializer=he_normal(), dtype=convolution_dtype())
         self.path1_conv = keras.layers.Conv2D(filters // 2, 1, name="path1_conv", **conv_args)
         self.path2_conv = keras.layers.Conv2D(filters // 2, 1, name="path2_conv", **conv_args)
         self.bn = BatchNorm(name="bn")

@@ -48,9 +48,11 @@ def build_child_network(config: ImageChildConfig, static_arc: arch.MacroArc | ar
     network the benchmark compares the supernet's step with. `seed` keys the micro final
     network's stateless drop-path masks. `precision` is the Keras dtype policy of its layers
     (`enas_tf2.precision`; the weights are float32 under every policy, so a checkpoint loads into
-    a network of any precision).
+    a network of any precision). A micro network keeps its layers float32 and computes only its
+    dense convolutions in `precision`: its separable convolutions are float32 under every policy,
+    and float32 around them saves more casts than 16-bit elementwise ops gain (`policy_scope`).
     """
-    with policy_scope(precision):
+    with policy_scope(precision, convolutions_only=config.space == "micro"):
         return _build_child_network(config, static_arc, seed)
 
 
