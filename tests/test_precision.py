@@ -177,8 +177,10 @@ def test_a_bfloat16_ptb_search_trains_and_derives(tmp_path):
                             "--child_hidden_size=16", "--num_epochs=1", "--child_rhn_depth=3", "--seed=1",
                             "--controller_train_steps=2", "--controller_num_aggregate=2", "--derive_samples=3",
                             "--precision=mixed_bfloat16"], 300, True)
-    metrics = (out / "final_arc.txt").read_text()
-    assert metrics.strip(), "the search should derive a cell"
+    final_arc = (out / "final_arc.txt").read_text()
+    assert final_arc.strip(), "the search should derive a cell"
+    assert "scripts/ptb_final.sh" in final_arc and "--precision=mixed_bfloat16" in final_arc, \
+        "the training command keeps the search's --precision"
 
 
 @pytest.mark.slow

@@ -303,7 +303,18 @@ class Task(abc.ABC):
 
     def final_command(self, arc_string: str) -> str:
         """The command that trains a derived architecture from scratch."""
-        return f"--child_fixed_arc='{arc_string}' --nocontroller_training"
+        return " ".join([f"--child_fixed_arc='{arc_string}' --nocontroller_training",
+                         *filter(None, self.carried_run_flags())])
+
+    def carried_run_flags(self) -> list[str]:
+        """The search's `--precision` and `--grappler` where not the default, for `final_command`.
+
+        What the user chose for the search's arithmetic and graph optimisation is what the final run
+        takes unless they say otherwise (`auto` already picks the final's own Grappler setting).
+        """
+        run = self.run_config
+        return [f"--precision={run.precision}" if run.precision != "float32" else None,
+                f"--grappler={run.grappler}" if run.grappler != "auto" else None]
 
     # -- the run ----------------------------------------------------------------------------
 

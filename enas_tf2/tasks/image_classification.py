@@ -349,6 +349,7 @@ class ImageClassificationTask(Task):
             f"--child_out_filters_scale={run.flags['child_out_filters_scale']}"
             if run.flags.get("child_out_filters_scale", 1) != 1 else None,
             f"--child_num_cells={child.num_blocks}" if self.space == "micro" else None,
+            *self.carried_run_flags(),
             f"--child_fixed_arc={arc_string}",
         ]
         return " ".join(shlex.quote(a) for a in args if a)

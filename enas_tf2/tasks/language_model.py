@@ -374,6 +374,7 @@ class LanguageModelTask(Task):
             f"--data_path={config.data_path}",
             f"--output_dir={os.path.join(self.run_config.output_dir, 'final')}",
             f"--child_rhn_depth={config.num_nodes}" if config.ptb_impl == "original" else None,
+            *self.carried_run_flags(),
             f"--child_fixed_arc={arc_string}",
         ]
         return " ".join(shlex.quote(a) for a in args if a)

@@ -16,3 +16,13 @@ def test_final_command_keeps_depth_and_width(scale, expected):
     assert task.final_command("0 1 0") == (
         "scripts/cifar10_macro_final.sh --data_path=/d --output_dir=/o/final --child_num_layers=3 "
         f"--child_out_filters=4{expected} '--child_fixed_arc=0 1 0'")
+
+
+def test_final_command_carries_the_searchs_precision_and_grappler_setting():
+    flags = dict(search_for="micro", child_num_layers=1, child_num_cells=2, child_out_filters=4,
+                 child_num_branches=5, data_path="/d", output_dir="/o")
+    default = ImageClassificationTask(image_config.resolve(flags)).final_command("0 1")
+    assert "--precision" not in default and "--grappler" not in default
+    chosen = ImageClassificationTask(image_config.resolve(
+        {**flags, "precision": "mixed_bfloat16", "grappler": "off"})).final_command("0 1")
+    assert "--precision=mixed_bfloat16 --grappler=off '--child_fixed_arc=0 1'" in chosen
