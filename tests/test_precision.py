@@ -109,14 +109,45 @@ def test_a_mixed_micro_supernet_trains_a_sampled_arc():
     assert 0.0 <= float(trainer.score_arc(*_batch(2), arc)) <= 1.0
 
 
-def test_ptb_rejects_float16_and_records_bfloat16():
-    values = {"preset": "ptb_search", "output_dir": "x", "precision": "mixed_float16"}
+def test_ptb_takes_every_precision():
     from enas_tf2.configs.presets import PRESETS  # pylint: disable=import-outside-toplevel
 
-    flags = {**PRESETS["ptb_search"].flags, **values}
-    with pytest.raises(FlagError, match="mixed_float16 is not available for PTB.*mixed_bfloat16"):
-        lm_config.resolve(flags)
-    assert lm_config.resolve({**flags, "precision": "mixed_bfloat16"}).run.precision == "mixed_bfloat16"
+    flags = {**PRESETS["ptb_search"].flags, "preset": "ptb_search", "output_dir": "x"}
+    for policy in precision.PRECISIONS:
+        assert lm_config.resolve({**flags, "precision": policy}).run.precision == policy
+
+
+@pytest.mark.parametrize("ptb_impl,policy", [("enas_lm", "mixed_float16"), ("original", "mixed_float16"),
+                                             ("enas_lm", "mixed_bfloat16")])
+def test_a_mixed_ptb_supernet_step_matches_float32_with_the_loss_scale_undone(ptb_impl, policy):
+    from enas_tf2.spaces.rnn import PtbSupernet  # pylint: disable=import-outside-toplevel
+    from enas_tf2.tasks.lm_trainer import LanguageModelTrainConfig, LanguageModelTrainer  # pylint: disable=import-outside-toplevel
+
+    arc = tf.constant([0, 1, 1, 2, 1, 3] if ptb_impl == "enas_lm" else [1, 0, 2, 1, 3, 0, 1], tf.int32)
+    tokens = tf.constant(np.random.default_rng(0).integers(0, 17, size=(3, 6)), tf.int32)
+    steps = {}
+    for name in ("float32", policy):
+        keras.utils.set_random_seed(4)
+        with precision.policy_scope(name):
+            model = PtbSupernet(17, 8, 4, ptb_impl=ptb_impl, drop_e=0.0, drop_i=0.0, drop_x=0.0, drop_l=0.0,
+                                drop_o=0.0, drop_w=0.0)
+            model.build()
+        config = LanguageModelTrainConfig(ptb_impl=ptb_impl, batch_size=3, bptt=5, learning_rate=0.5,
+                                          scale_lr_by_length=ptb_impl == "enas_lm", grad_bound=0.25)
+        trainer = LanguageModelTrainer(model, config, sample_arc=lambda: arc, arc_format=ptb_impl, precision=name)
+        before = [v.numpy().copy() for v in trainer.variables]
+        logs = trainer.train_step(tokens[:, :-1], tokens[:, 1:])
+        moved = [not np.array_equal(b, v.numpy()) for b, v in zip(before, trainer.variables)]
+        steps[name] = (logs, moved, trainer)
+    (reference, reference_moved, _), (mixed, mixed_moved, trainer) = steps["float32"], steps[policy]
+    assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+    if policy == "mixed_float16":
+        assert float(precision.loss_scale(trainer.optimizer)) > 1.0, "the loss is scaled up for float16"
+    np.testing.assert_allclose(float(mixed["loss"]), float(reference["loss"]), rtol=0.02)
+    np.testing.assert_allclose(float(mixed["grad_norm"]), float(reference["grad_norm"]), rtol=0.05)
+    assert mixed["loss"].dtype == tf.float32
+    assert mixed_moved == reference_moved and any(mixed_moved), "the same weights move as in float32"
+    assert int(trainer.optimizer.iterations) == 1
 
 
 def test_bench_times_the_float32_twin_and_reports_the_speed_up():
@@ -170,16 +201,17 @@ def test_a_mixed_final_run_trains_exports_float32_and_records_its_precision(tmp_
 
 
 @pytest.mark.slow
-def test_a_bfloat16_ptb_search_trains_and_derives(tmp_path):
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_a_mixed_ptb_search_trains_and_derives(tmp_path, policy):
     data = write_fake_ptb(tmp_path / "ptb", vocab_size=30)
     out = tmp_path / "search"
     run_module("ptb_main", ["--preset=ptb_search", f"--data_path={data}", f"--output_dir={out}", "--batch_size=8",
                             "--child_hidden_size=16", "--num_epochs=1", "--child_rhn_depth=3", "--seed=1",
                             "--controller_train_steps=2", "--controller_num_aggregate=2", "--derive_samples=3",
-                            "--precision=mixed_bfloat16"], 300, True)
+                            f"--precision={policy}"], 300, True)
     final_arc = (out / "final_arc.txt").read_text()
     assert final_arc.strip(), "the search should derive a cell"
-    assert "scripts/ptb_final.sh" in final_arc and "--precision=mixed_bfloat16" in final_arc, \
+    assert "scripts/ptb_final.sh" in final_arc and f"--precision={policy}" in final_arc, \
         "the training command keeps the search's --precision"
 
 

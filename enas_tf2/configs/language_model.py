@@ -305,10 +305,6 @@ def resolve(values: Mapping[str, Any]) -> LanguageModelConfig:
         )
     elif (values.get("search_policy") or "controller") != "controller":
         raise FlagError("--search_policy applies to searches; a final run (--child_fixed_arc) trains one architecture.")
-    if values.get("precision") == "mixed_float16":
-        raise FlagError("--precision=mixed_float16 is not available for PTB: its training step has no loss scaling "
-                        "(the image programs have it). Use --precision=mixed_bfloat16 (no loss scaling needed) or "
-                        "float32.")
     run = RunConfig(
         output_dir=values.get("output_dir", "") or "", reset_output_dir=bool(values.get("reset_output_dir", False)),
         distribution=distribution, cpu_replicas=values.get("cpu_replicas", 0) or 0, seed=values.get("seed"),

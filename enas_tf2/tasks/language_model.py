@@ -204,7 +204,7 @@ class LanguageModelTask(Task):
                 average_weights=config.average_weights,
             ),
             sample_arc=sample_arc, arc_format=config.arc_format if config.search else None, seed=self.run_config.seed,
-            jit_compile=self.run_config.jit_compile, strategy=strategy,
+            jit_compile=self.run_config.jit_compile, strategy=strategy, precision=self.run_config.precision,
         )
         return self.trainer
 

@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from enas_tf2 import distribute
 from enas_tf2.errors import FlagError
+from enas_tf2.precision import loss_scale, wrap_optimizer
 from enas_tf2.spaces.rnn import (
     activation_regularizer,
     ptb_arc_rows_from_flat,
@@ -114,6 +115,7 @@ class LanguageModelTrainer:
         seed: int | None = None,
         jit_compile: bool = False,
         strategy: tf.distribute.Strategy | None = None,
+        precision: str = "float32",
     ):
         if not model.built:
             raise ValueError("LanguageModelTrainer needs a built model: call model.build() first.")
@@ -130,7 +132,8 @@ class LanguageModelTrainer:
         self.arc_format = arc_format
         self.variables = list(model.trainable_variables)
         hidden = model.hidden_size
-        self.optimizer = keras.optimizers.SGD(learning_rate=1.0)
+        # mixed_float16: Keras' dynamic LossScaleOptimizer around the SGD (precision.wrap_optimizer).
+        self.optimizer = wrap_optimizer(keras.optimizers.SGD(learning_rate=1.0), precision)
         # Slots (none for plain SGD) and the iteration counter exist before the first trace.
         self.optimizer.build(self.variables)
         self.state = tf.Variable(tf.zeros([config.batch_size, hidden]), trainable=False, name="ptb_train_state")
@@ -283,6 +286,9 @@ class LanguageModelTrainer:
         config = self.config
         model = self.model
         scale = 1.0 if replica_context is None else 1.0 / self.num_replicas
+        # float16: the loss is scaled up before differentiation, so the norm and the clip bound are
+        # scaled alike; the LossScaleOptimizer unscales (or skips a non-finite step). None otherwise.
+        loss_scaling = loss_scale(self.optimizer)
         with tf.GradientTape() as tape:
             logits, new_state, outputs = model(x, state, arc=rows, training=True, masks=masks, return_outputs=True)
             token_ce = token_cross_entropy(logits, y)
@@ -298,14 +304,18 @@ class LanguageModelTrainer:
             penalty = model.weight_penalty(rows, masks, fix_quirk=config.fix_weight_penalty)
             if config.weight_decay:
                 loss += config.weight_decay * penalty
-            scaled_loss = loss * scale
+            scaled_loss = loss * scale if loss_scaling is None else loss * scale * loss_scaling
         grads = tape.gradient(scaled_loss, self.variables)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, self.variables)]
         if replica_context is not None:
             # The whole window's gradient (the supernet's slab gradients stay sparse: IndexedSlices are gathered).
             grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        grad_norm = tf.linalg.global_norm(grads)
-        grads, _ = tf.clip_by_global_norm(grads, config.grad_bound, use_norm=grad_norm)
+        grad_norm, clip_bound = tf.linalg.global_norm(grads), config.grad_bound
+        if loss_scaling is not None:
+            clip_bound *= loss_scaling
+        grads, _ = tf.clip_by_global_norm(grads, clip_bound, use_norm=grad_norm)
+        if loss_scaling is not None:
+            grad_norm /= loss_scaling  # logged unscaled
         if replica_context is not None:
             grads = [_scaled(g, scale) for g in grads]
         self.optimizer.apply_gradients(zip(grads, self.variables))
