@@ -17,17 +17,19 @@ For the macro and micro spaces (`images`) the search presets measure the superne
 with an architecture sampled by the controller *inside* the compiled step, over at least
 `--num_arcs` different architectures, with its number of traces (target: exactly one); the
 supernet against the same architectures built statically, steps interleaved pair by pair
-(targets at search size: ratio <= 1.10 macro, <= 1.15 micro); the controller phase per sample;
-peak resident memory (micro search: <= 6 GiB, <= 35 units per child step; the original took
-about 105 units and 19 GiB). The `final` presets time the final network's training step (macro
+the controller phase per sample; peak resident memory. Targets at the search presets' size (#17):
+supernet / static <= 1.05 (both ratios), first child step <= 30 s macro / <= 45 s micro, first
+controller step <= 15 s, peak RSS <= 4 GiB micro / 3.6 GiB macro; micro also <= 35 units per
+child step (the original took about 105 units and 19 GiB). The `final` presets time the final network's training step (macro
 <= 130 units, micro <= 150; the TF1 originals about 162 and 196 on the 2-core machine where the
 targets were set).
 
 The PTB space (`language_model`) measures `scripts/ptb_search.sh`'s supernet step in tokens/s
 over enas_lm's random window lengths (one trace), the supernet against the fixed network of the
-same cells on the same windows (<= 1.2x), the controller phase per sample and peak RSS (well
+same cells on the same windows (<= 1.05x), the controller phase per sample and peak RSS (well
 under the original's 14 GiB); `--preset=original_search` the original's 289 M-parameter
-supernet, `--preset=final` `scripts/ptb_final.sh`'s network on enas_lm's README cell.
+supernet (<= 1.3x its fixed network), `--preset=final` `scripts/ptb_final.sh`'s network on
+enas_lm's README cell.
 
 `report` adds the targets and prints the results as an aligned table, then as one line
 `BENCH_JSON {...}` for scripts (`--json_out` also writes that JSON to a file); `runner` runs one

@@ -71,25 +71,46 @@ class Target:
 _MACRO_SEARCH = bench_config.MACRO_PRESETS["search"]
 _MICRO_SEARCH = bench_config.MICRO_PRESETS["search"]
 _MICRO_SEARCH_SHAPE = ("num_layers", "num_blocks", "out_filters", "batch_size")
-#: Per space, the issues' targets (#1 macro, #3 micro, #4 PTB). The TF1 originals took about 162
-#: units per macro final step, 105 per micro search step (19 GiB) and 196 per micro final step,
-#: and peaked at 14 GiB in the PTB search, on the 2-core machine where the targets were set.
+_MACRO_SEARCH_SHAPE = ("num_layers", "out_filters", "batch_size")
+_PTB_SEARCH_SHAPE = ("hidden_size", "num_nodes", "batch_size", "ptb_impl")
+
+
+def _search_targets(preset: bench_config.BenchConfig, shape: tuple[str, ...], ratio: float, first_step_s: float,
+                    controller_first_step_s: float, peak_rss_mib: float) -> tuple[Target, ...]:
+    """#17's targets of a search preset: the supernet's overhead (both ratios), both first calls, memory."""
+    return (
+        Target("supernet_static_ratio", ratio, preset, shape),
+        Target("supernet_static_ratio_pairwise", ratio, preset, shape),
+        Target("child_trace_s", first_step_s, preset, shape),
+        Target("controller_trace_s", controller_first_step_s, preset, shape),
+        Target("peak_rss_mib", peak_rss_mib, preset, shape),
+    )
+
+
+#: Per space, the issues' targets (#17 for the searches: overhead <= 5 %, first steps, controller's first
+#: step <= 15 s, micro <= 4 GiB, macro and PTB no higher than when #17 was filed; #1/#3/#4 for the
+#: finals and the micro step). The TF1 originals took about 162 units per macro final step, 105 per
+#: micro search step (19 GiB) and 196 per micro final step, and peaked at 14 GiB in the PTB search,
+#: on the 2-core machine where the targets were set. (`bench.replicas` reports the distributed
+#: first step against the one-device one: #17 asks for <= 2x.)
 TARGETS: Mapping[str, tuple[Target, ...]] = {
     "macro": (
-        Target("supernet_static_ratio", 1.10, _MACRO_SEARCH, ("num_layers", "out_filters", "batch_size")),
+        *_search_targets(_MACRO_SEARCH, _MACRO_SEARCH_SHAPE, 1.05, 30.0, 15.0, 3.6 * 1024),
         Target("final_step_units", 130.0, bench_config.MACRO_PRESETS["final"], ("out_filters", "batch_size"),
                script_arc=True),
     ),
     "micro": (
-        Target("supernet_static_ratio", 1.15, _MICRO_SEARCH, _MICRO_SEARCH_SHAPE, requires="child_step_units"),
+        *_search_targets(_MICRO_SEARCH, _MICRO_SEARCH_SHAPE, 1.05, 45.0, 15.0, 4 * 1024.0),
         Target("child_step_units", 35.0, _MICRO_SEARCH, _MICRO_SEARCH_SHAPE),
-        Target("peak_rss_mib", 6 * 1024.0, _MICRO_SEARCH, _MICRO_SEARCH_SHAPE, requires="child_step_units"),
         Target("final_step_units", 150.0, bench_config.MICRO_PRESETS["final"],
                ("num_layers", "out_filters", "batch_size"), script_arc=True),
     ),
     "ptb": (
-        Target("supernet_static_ratio", 1.2, bench_config.PTB_PRESETS["search"],
-               ("hidden_size", "num_nodes", "batch_size", "ptb_impl")),
+        Target("supernet_static_ratio", 1.05, bench_config.PTB_PRESETS["search"], _PTB_SEARCH_SHAPE),
+        Target("supernet_static_ratio_pairwise", 1.05, bench_config.PTB_PRESETS["search"], _PTB_SEARCH_SHAPE),
+        Target("supernet_static_ratio", 1.30, bench_config.PTB_PRESETS["original_search"], _PTB_SEARCH_SHAPE),
+        Target("supernet_static_ratio_pairwise", 1.30, bench_config.PTB_PRESETS["original_search"],
+               _PTB_SEARCH_SHAPE),
         Target("peak_rss_mib", 14 * 1024.0, requires="child_trace_count"),
     ),
 }
