@@ -19,16 +19,15 @@ from typing import Iterator
 import keras
 import tensorflow as tf
 
-from enas_tf2.configs.run import PRECISIONS
+from enas_tf2.configs.run import PRECISIONS, check_precision
 
 #: CPU flags (/proc/cpuinfo) that mean bf16 matmul/convolution units oneDNN uses.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def check(precision: str) -> str:
-    """`precision` if it is one of `PRECISIONS`, else a ValueError that names them."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"--precision={precision!r} is unknown; expected one of {', '.join(PRECISIONS)}.")
+    """`precision` if it is one of `PRECISIONS`, else a FlagError (a ValueError) that names them."""
+    check_precision(precision)
     return precision
 
 
@@ -89,6 +88,16 @@ def loss_scale(optimizer: keras.optimizers.Optimizer) -> tf.Tensor | None:
     return None
 
 
+def scaled(value, loss_scaling: tf.Tensor | None):
+    """`value * loss_scaling` (a loss, an L2 factor, a clip bound); `value` itself without loss scaling."""
+    return value if loss_scaling is None else value * loss_scaling
+
+
+def unscaled(value, loss_scaling: tf.Tensor | None):
+    """`value / loss_scaling` (a scaled gradient norm, for the logs); `value` itself without loss scaling."""
+    return value if loss_scaling is None else value / loss_scaling
+
+
 def bf16_units() -> str | None:
     """Which bf16 units this machine has ("GPU", "amx_bf16", "avx512_bf16"), or None.
 
@@ -128,5 +137,5 @@ def describe(precision: str) -> str:
     return f"Precision: mixed_float16 (float32 weights, float16 arithmetic, dynamic loss scaling; {where})."
 
 
-__all__ = ["PRECISIONS", "bf16_units", "bf16_units_note", "check", "convolution_dtype", "describe", "float32_logits", "loss_scale", "policy_scope",
+__all__ = ["PRECISIONS", "bf16_units", "bf16_units_note", "check", "convolution_dtype", "describe", "float32_logits", "loss_scale", "policy_scope", "scaled", "unscaled",
            "wrap_optimizer"]

@@ -16,13 +16,13 @@ so that runs on different machines compare.
 For the macro and micro spaces (`images`) the search presets measure the supernet's training step
 with an architecture sampled by the controller *inside* the compiled step, over at least
 `--num_arcs` different architectures, with its number of traces (target: exactly one); the
-supernet against the same architectures built statically, steps interleaved pair by pair
+supernet against the same architectures built statically, steps interleaved pair by pair;
 the controller phase per sample; peak resident memory. Targets at the search presets' size (#17):
 supernet / static <= 1.05 (both ratios), first child step <= 30 s macro / <= 45 s micro, first
 controller step <= 15 s, peak RSS <= 4 GiB micro / 3.6 GiB macro; micro also <= 35 units per
-child step (the original took about 105 units and 19 GiB). The `final` presets time the final network's training step (macro
-<= 130 units, micro <= 150; the TF1 originals about 162 and 196 on the 2-core machine where the
-targets were set).
+child step (the original took about 105 units and 19 GiB). The `final` presets time the final
+network's training step (macro <= 130 units, micro <= 150; the TF1 originals about 162 and 196
+on the 2-core machine where the targets were set).
 
 The PTB space (`language_model`) measures `scripts/ptb_search.sh`'s supernet step in tokens/s
 over enas_lm's random window lengths (one trace), the supernet against the fixed network of the

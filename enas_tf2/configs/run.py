@@ -20,6 +20,12 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 GRAPPLER_SETTINGS = ("auto", "on", "off")
 
 
+def check_precision(precision: str) -> None:
+    """Raises FlagError unless `precision` is a `--precision` value (runs, benches, `enas_tf2.precision`)."""
+    if precision not in PRECISIONS:
+        raise FlagError(f"--precision={precision!r} is unknown; expected one of {', '.join(PRECISIONS)}.")
+
+
 def check_grappler(setting: str) -> None:
     """Raises FlagError unless `setting` is a `--grappler` value (runs and benches alike)."""
     if setting not in GRAPPLER_SETTINGS:
@@ -81,8 +87,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flags", types.MappingProxyType(dict(self.flags)))
-        if self.precision not in PRECISIONS:
-            raise FlagError(f"--precision={self.precision!r} is unknown; expected one of {', '.join(PRECISIONS)}.")
+        check_precision(self.precision)
         check_grappler(self.grappler)
         if self.distribution not in DISTRIBUTIONS:
             raise FlagError(f"--distribution={self.distribution!r} is unknown; expected one of "

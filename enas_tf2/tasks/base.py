@@ -303,8 +303,7 @@ class Task(abc.ABC):
 
     def final_command(self, arc_string: str) -> str:
         """The command that trains a derived architecture from scratch."""
-        return " ".join([f"--child_fixed_arc='{arc_string}' --nocontroller_training",
-                         *filter(None, self.carried_run_flags())])
+        return " ".join([f"--child_fixed_arc='{arc_string}' --nocontroller_training", *self.carried_run_flags()])
 
     def carried_run_flags(self) -> list[str]:
         """The search's `--precision` and `--grappler` where not the default, for `final_command`.
@@ -313,8 +312,8 @@ class Task(abc.ABC):
         takes unless they say otherwise (`auto` already picks the final's own Grappler setting).
         """
         run = self.run_config
-        return [f"--precision={run.precision}" if run.precision != "float32" else None,
-                f"--grappler={run.grappler}" if run.grappler != "auto" else None]
+        chosen = {"precision": (run.precision, "float32"), "grappler": (run.grappler, "auto")}
+        return [f"--{name}={value}" for name, (value, default) in chosen.items() if value != default]
 
     # -- the run ----------------------------------------------------------------------------
 

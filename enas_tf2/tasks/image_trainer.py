@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from enas_tf2 import distribute
-from enas_tf2.precision import float32_logits, loss_scale
+from enas_tf2.precision import float32_logits, loss_scale, scaled, unscaled
 from enas_tf2.layers.aux_head import AUX_LOSS_WEIGHT
 
 ArcSampler = Callable[[], tf.Tensor]
@@ -185,18 +185,14 @@ class ImageChildTrainer:
                 loss += AUX_LOSS_WEIGHT * aux_loss
             if replica_context is not None:
                 loss *= scale
-            loss_for_gradients = loss if loss_scaling is None else loss * loss_scaling
+            loss_for_gradients = scaled(loss, loss_scaling)
         grads = tape.gradient(loss_for_gradients, variables)
-        l2_reg = self.l2_reg * scale
-        if loss_scaling is not None and l2_reg:
-            l2_reg = l2_reg * loss_scaling
+        l2_reg = scaled(self.l2_reg * scale, loss_scaling) if self.l2_reg else 0.0
         grads = add_l2_gradients(grads, variables, l2_reg)
         if replica_context is not None:
             grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, grads)  # the global batch's gradient
-        grad_norm = tf.linalg.global_norm(grads)
-        clip_bound = self.grad_bound
-        if loss_scaling is not None:
-            grad_norm, clip_bound = grad_norm / loss_scaling, self.grad_bound * loss_scaling
+        grad_norm = unscaled(tf.linalg.global_norm(grads), loss_scaling)  # logged as the true gradient's
+        clip_bound = scaled(self.grad_bound, loss_scaling)
         if self.clip_gradients:
             grads = [tf.clip_by_norm(g, clip_bound) for g in grads]
         learning_rate = self.optimizer.learning_rate

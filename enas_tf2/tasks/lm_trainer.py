@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from enas_tf2 import distribute
 from enas_tf2.errors import FlagError
-from enas_tf2.precision import loss_scale, wrap_optimizer
+from enas_tf2.precision import loss_scale, scaled, unscaled, wrap_optimizer
 from enas_tf2.spaces.rnn import (
     activation_regularizer,
     ptb_arc_rows_from_flat,
@@ -304,18 +304,15 @@ class LanguageModelTrainer:
             penalty = model.weight_penalty(rows, masks, fix_quirk=config.fix_weight_penalty)
             if config.weight_decay:
                 loss += config.weight_decay * penalty
-            scaled_loss = loss * scale if loss_scaling is None else loss * scale * loss_scaling
+            scaled_loss = scaled(loss * scale, loss_scaling)
         grads = tape.gradient(scaled_loss, self.variables)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, self.variables)]
         if replica_context is not None:
             # The whole window's gradient (the supernet's slab gradients stay sparse: IndexedSlices are gathered).
             grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        grad_norm, clip_bound = tf.linalg.global_norm(grads), config.grad_bound
-        if loss_scaling is not None:
-            clip_bound *= loss_scaling
-        grads, _ = tf.clip_by_global_norm(grads, clip_bound, use_norm=grad_norm)
-        if loss_scaling is not None:
-            grad_norm /= loss_scaling  # logged unscaled
+        grad_norm = tf.linalg.global_norm(grads)
+        grads, _ = tf.clip_by_global_norm(grads, scaled(config.grad_bound, loss_scaling), use_norm=grad_norm)
+        grad_norm = unscaled(grad_norm, loss_scaling)  # logged as the true gradient's
         if replica_context is not None:
             grads = [_scaled(g, scale) for g in grads]
         self.optimizer.apply_gradients(zip(grads, self.variables))
