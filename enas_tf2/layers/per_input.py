@@ -3,8 +3,12 @@
 In the original micro search every separable conv and its batch norm keep one
 set of weights *per possible input node*: the kernels are stored as 2-D stacks
 `[num_inputs, ...]` and the row of the node the controller chose is used. This
-module stores them the same way, so parameter counts, the He-normal fan-in of
-the stacks (Q-23) and checkpoints' shapes mean the same thing as the original's.
+module keeps that layout, so parameter counts and the He-normal fan-in of the
+stacks (Q-23) mean the same thing as the original's. `PerInputSepConv` stores
+one conv's four stacks as four weights; a supernet slot stores the stacks of all
+its convs side by side in *one* `[num_inputs, sum of widths]` weight
+(`ColumnBlocks` initialises each stack's columns as the original initialises the
+stack): the row of a node is the original's rows of every stack, concatenated.
 """
 
 from __future__ import annotations
@@ -46,11 +50,12 @@ def per_input_batch_norm(
 def select_rows(stacks: Sequence[tf.Tensor], index: tf.Tensor | int) -> tf.Tensor:
     """Row `index` of every `[n, width_i]` stack, concatenated into one flat `[sum width_i]` vector.
 
-    A micro search slot reads the rows of all its stacks (both separable convs, both of their
-    convs, kernels and BN parameters: sixteen weights) with one `one_hot(index) . concat(stacks)`.
-    Per weight, a separate matmul, reshape and their gradients made the graph several thousand
-    ops larger; one row per slot also lets each op's branch capture one tensor. The gradient is
-    dense (`one_hot^T . g`), exactly zero outside row `index`.
+    A micro search slot reads the row of its one per-input weight (the stacks of both separable
+    convs, both of their convs, kernels and BN parameters, side by side) with one
+    `one_hot(index) . weight`; a `PerInputSepConv` reads its four stacks concatenated. Per stack,
+    a separate matmul, reshape and their gradients made the graph several thousand ops larger;
+    one row per slot also lets each op's branch capture one tensor. The gradient is dense
+    (`one_hot^T . g`), exactly zero outside row `index`.
 
     Args:
         stacks: 2-D weights (or tensors) sharing their first axis `n`.
@@ -61,6 +66,73 @@ def select_rows(stacks: Sequence[tf.Tensor], index: tf.Tensor | int) -> tf.Tenso
     stacked = tf.concat(list(stacks), axis=1) if len(stacks) > 1 else tf.convert_to_tensor(stacks[0])
     selector = tf.one_hot(index, stacked.shape[0], dtype=stacked.dtype)[None]
     return tf.reshape(tf.matmul(selector, stacked), [-1])
+
+
+#: The four stacks of one per-input separable conv, in row order, and how the original initialises each.
+SEP_CONV_STACKS = ("depthwise", "pointwise", "gamma", "beta")
+_SEP_CONV_INITIALIZERS = {"depthwise": he_normal, "pointwise": he_normal,
+                          "gamma": lambda: keras.initializers.Ones(), "beta": lambda: keras.initializers.Zeros()}
+
+
+def sep_conv_stack_widths(kernel_size: int, filters: int) -> tuple[int, int, int, int]:
+    """Widths of the depthwise, pointwise, gamma and beta stacks: `k*k*F, F*F, F, F`."""
+    return kernel_size * kernel_size * filters, filters * filters, filters, filters
+
+
+def sep_conv_columns(kernel_size: int, filters: int) -> list[tuple[int, keras.initializers.Initializer]]:
+    """`(width, initializer)` of each stack of one per-input separable conv, in row order (`ColumnBlocks`)."""
+    widths = sep_conv_stack_widths(kernel_size, filters)
+    return [(width, _SEP_CONV_INITIALIZERS[name]()) for name, width in zip(SEP_CONV_STACKS, widths)]
+
+
+def unpack_sep_conv_row(row: tf.Tensor, kernel_size: int, filters: int) -> tuple[tf.Tensor, ...]:
+    """The depthwise `[k, k, F, 1]` and pointwise `[1, 1, F, F]` kernels and BN gamma, beta of one flat row."""
+    k, f = kernel_size, filters
+    depthwise, pointwise, gamma, beta = tf.split(row, list(sep_conv_stack_widths(k, f)))
+    return tf.reshape(depthwise, [k, k, f, 1]), tf.reshape(pointwise, [1, 1, f, f]), gamma, beta
+
+
+def sep_conv_bn(inputs: tf.Tensor, weights: tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:
+    """`ReLU -> separable conv -> batch-stat BN` with the weights of `unpack_sep_conv_row`."""
+    depthwise, pointwise, gamma, beta = weights
+    # In float32 also under a mixed policy: bf16 depthwise kernels are several times slower on
+    # CPU (layers/conv.py); the result returns in the input's dtype.
+    x = tf.nn.separable_conv2d(tf.nn.relu(tf.cast(inputs, tf.float32)), tf.cast(depthwise, tf.float32),
+                               tf.cast(pointwise, tf.float32), strides=[1, 1, 1, 1], padding="SAME")
+    return tf.cast(per_input_batch_norm(x, gamma, beta), inputs.dtype)
+
+
+@keras.saving.register_keras_serializable(package="enas_tf2")
+class ColumnBlocks(keras.initializers.Initializer):
+    """Initialises a `[n, sum of widths]` weight block of columns by block, each with its own initializer.
+
+    Several per-input stacks `[n, width_i]` stored side by side in one weight start as they would
+    stored apart: block `i` is drawn by `initializers[i]` with the shape `[n, width_i]`, so a
+    He-normal block has fan-in `n` (Q-23) whatever the other blocks are. One weight instead of
+    sixteen per micro search slot removes the per-weight ops of the update (L2, norm, momentum,
+    all-reduce), which made up most of a micro search step's graph.
+
+    Args:
+        blocks: `(width, initializer)` pairs in column order; an initializer may be anything
+            `keras.initializers.get` accepts.
+    """
+
+    def __init__(self, blocks):
+        self.blocks = [(int(width), keras.initializers.get(init)) for width, init in blocks]
+        if not self.blocks or any(width <= 0 for width, _ in self.blocks):
+            raise ValueError(f"ColumnBlocks needs positive widths. Received: {[w for w, _ in self.blocks]}")
+
+    @property
+    def width(self) -> int:
+        return sum(width for width, _ in self.blocks)
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2 or shape[1] != self.width:
+            raise ValueError(f"ColumnBlocks covers {self.width} columns of a 2-D weight. Received: shape={shape}")
+        return keras.ops.concatenate([init((shape[0], width), dtype=dtype) for width, init in self.blocks], axis=1)
+
+    def get_config(self):
+        return {"blocks": [[width, keras.initializers.serialize(init)] for width, init in self.blocks]}
 
 
 @keras.saving.register_keras_serializable(package="enas_tf2")
@@ -98,45 +170,20 @@ class PerInputSepConv(keras.layers.Layer):
         self.num_inputs = num_inputs
 
     def build(self, input_shape=None):
-        n, k, f = self.num_inputs, self.kernel_size, self.filters
-        self.depthwise = self.add_weight(name="depthwise", shape=(n, k * k * f), initializer=he_normal())
-        self.pointwise = self.add_weight(name="pointwise", shape=(n, f * f), initializer=he_normal())
-        self.gamma = self.add_weight(name="gamma", shape=(n, f), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(n, f), initializer="zeros")
+        for name, (width, initializer) in zip(SEP_CONV_STACKS, sep_conv_columns(self.kernel_size, self.filters)):
+            setattr(self, name, self.add_weight(name=name, shape=(self.num_inputs, width), initializer=initializer))
         self.built = True
 
     def stacks(self) -> tuple[tf.Variable, ...]:
         """The per-input weights in row order: depthwise, pointwise, gamma, beta (`select_rows`' input)."""
         return self.depthwise, self.pointwise, self.gamma, self.beta
 
-    @property
-    def row_size(self) -> int:
-        """Length of one input node's flat row of `stacks()`: `k*k*F + F*F + 2F`."""
-        k, f = self.kernel_size, self.filters
-        return k * k * f + f * f + 2 * f
-
-    def unpack(self, row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-        """The kernels and BN parameters of one flat row of `stacks()` (from `select_rows`)."""
-        k, f = self.kernel_size, self.filters
-        depthwise, pointwise, gamma, beta = tf.split(row, [k * k * f, f * f, f, f])
-        return tf.reshape(depthwise, [k, k, f, 1]), tf.reshape(pointwise, [1, 1, f, f]), gamma, beta
-
     def select(self, index: tf.Tensor | int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """The kernels and BN parameters for input node `index` (an int32 scalar tensor or a Python int)."""
-        return self.unpack(select_rows(self.stacks(), index))
-
-    @staticmethod
-    def apply(inputs: tf.Tensor, weights: tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:
-        """`ReLU -> separable conv -> batch-stat BN` with weights from `select`."""
-        depthwise, pointwise, gamma, beta = weights
-        # In float32 also under a mixed policy: bf16 depthwise kernels are several times slower on
-        # CPU (layers/conv.py); the result returns in the input's dtype.
-        x = tf.nn.separable_conv2d(tf.nn.relu(tf.cast(inputs, tf.float32)), tf.cast(depthwise, tf.float32),
-                                   tf.cast(pointwise, tf.float32), strides=[1, 1, 1, 1], padding="SAME")
-        return tf.cast(per_input_batch_norm(x, gamma, beta), inputs.dtype)
+        return unpack_sep_conv_row(select_rows(self.stacks(), index), self.kernel_size, self.filters)
 
     def call(self, inputs, index):
-        return self.apply(inputs, self.select(index))
+        return sep_conv_bn(inputs, self.select(index))
 
     def compute_output_shape(self, input_shape):
         return input_shape

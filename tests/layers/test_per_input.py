@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from enas_tf2.layers.per_input import PerInputSepConv, per_input_batch_norm, select_rows
+from enas_tf2.layers.per_input import (
+    ColumnBlocks, PerInputSepConv, per_input_batch_norm, select_rows, sep_conv_columns,
+)
 
 
 def test_per_input_sep_conv_uses_the_row_of_the_chosen_input():
@@ -60,3 +63,22 @@ def test_select_rows_reads_one_row_of_every_stack_with_a_dense_gradient():
     grad_a, grad_b = tape.gradient(loss, [a, b])
     np.testing.assert_array_equal(grad_a.numpy(), [[0, 0], [0, 0], [1, 2]])
     np.testing.assert_array_equal(grad_b.numpy(), [[0, 0, 0], [0, 0, 0], [3, 4, 5]])
+
+
+def test_column_blocks_initialise_each_stack_as_stored_apart():
+    """One `[n, sum widths]` weight: a He-normal block keeps fan-in n (Q-23), BN blocks ones and zeros."""
+    keras.utils.set_random_seed(0)
+    initializer = ColumnBlocks(sep_conv_columns(kernel_size=5, filters=16))
+    assert initializer.width == 25 * 16 + 16 * 16 + 16 + 16
+    value = np.asarray(initializer((2, initializer.width)))
+    depthwise, pointwise, gamma, beta = np.split(value, [400, 656, 672], axis=1)
+    # Truncated He-normal with fan_in = n = 2 draws std sqrt(2 / 2) = 1 (4 standard errors of 800, 512 draws).
+    assert 0.9 < depthwise.std() < 1.1 and 0.87 < pointwise.std() < 1.13
+    np.testing.assert_array_equal(gamma, 1.0)
+    np.testing.assert_array_equal(beta, 0.0)
+    restored = ColumnBlocks.from_config(initializer.get_config())
+    assert [w for w, _ in restored.blocks] == [400, 256, 16, 16]
+    with pytest.raises(ValueError, match="covers 688 columns"):
+        initializer((2, 10))
+    with pytest.raises(ValueError, match="positive widths"):
+        ColumnBlocks([(0, "zeros")])

@@ -18,6 +18,23 @@ def count(variables) -> int:
     return int(sum(np.prod(v.shape) for v in variables))
 
 
+def static_slot_sources(supernet, static):
+    """`(static variable, supernet value)` pairs: by path, a static slot's per-input weight from its op's columns."""
+    by_path = {v.path: v for v in supernet.variables}
+    per_input = {}
+    for cell, static_cell in zip(supernet.cells, static.cells):
+        for slot, static_slot in zip(cell.slots, static_cell.slots):
+            if static_slot.per_input_weights is not None:
+                per_input[static_slot.per_input_weights.path] = slot.columns(static_slot.static_op)
+    return [(variable, by_path[variable.path][:, per_input[variable.path]] if variable.path in per_input
+             else by_path[variable.path]) for variable in static.variables], per_input
+
+
+def copy_to_static(supernet, static) -> None:
+    for variable, value in static_slot_sources(supernet, static)[0]:
+        variable.assign(value)
+
+
 def random_micro_arc(rng: np.random.Generator, num_blocks: int) -> np.ndarray:
     values = []
     for _ in range(2):
@@ -141,9 +158,7 @@ def test_supernet_equals_static_network_with_the_same_weights(supernet):
             NUM_LAYERS, NUM_BLOCKS, FILTERS, static_arc=arch.MicroArc.from_flat(values), name="child"
         )
         static.build(IMAGE_SHAPE)
-        by_path = {v.path: v for v in supernet.variables}
-        for variable in static.variables:
-            variable.assign(by_path[variable.path])
+        copy_to_static(supernet, static)
         assert count(static.trainable_variables) < count(supernet.trainable_variables)
         np.testing.assert_allclose(
             supernet(x, arc=tf.constant(values)).numpy(), static(x).numpy(), atol=1e-4, rtol=1e-4
@@ -160,6 +175,13 @@ def test_supernet_search_script_shapes():
     cell = net.cells[0]
     cell.build()
     assert [slot.num_inputs for slot in cell.slots] == [2, 2, 3, 3, 4, 4, 5, 5, 6, 6]
+    # Each slot's per-input stacks side by side: per sep conv kxk, twice depthwise k*k*F + pointwise
+    # F*F + gamma F + beta F; the pools and the identity have none.
+    sep_3, sep_5 = 2 * (9 * 20 + 400 + 40), 2 * (25 * 20 + 400 + 40)
+    assert [tuple(slot.per_input_weights.shape) for slot in cell.slots] == [
+        (block + 2, sep_3 + sep_5) for block in range(5) for _ in range(2)]
+    assert (cell.slots[0].columns(0), cell.slots[0].columns(1)) == (slice(0, sep_3), slice(sep_3, sep_3 + sep_5))
+    assert cell.slots[0].columns(2) == slice(sep_3 + sep_5, sep_3 + sep_5)
     assert tuple(cell.out_kernel.shape) == (7, 400)
 
 
@@ -190,16 +212,19 @@ def test_search_step_traces_once_and_moves_only_the_chosen_weights(supernet, sea
     search_trainer.train_step((x, y), arc=tf.constant(values))
     moved = {v.path for v in cell.trainable_variables if not np.array_equal(before[v.path], v.numpy())}
     slot_00 = cell.slots[0]
-    # The chosen sep3 stack moved, only in row 1 (its input node).
-    sep_conv_3, sep_conv_5 = slot_00.choice.branches[:2]
-    for layer in sep_conv_3.convs:
-        assert layer.depthwise.path in moved
-        delta = np.abs(layer.depthwise.numpy() - before[layer.depthwise.path]).sum(axis=1)
-        assert delta[1] > 0 and delta[0] == 0
-    # The unchosen sep5 stack of the same slot did not move.
-    for layer in sep_conv_5.convs:
-        for variable in layer.trainable_variables:
-            assert variable.path not in moved
+    weights = slot_00.per_input_weights
+    assert weights.path in moved
+    delta = np.abs(weights.numpy() - before[weights.path])
+    # The chosen sep3 stacks moved, only in row 1 (its input node): both convs' kernels.
+    sep_conv_3 = delta[:, slot_00.columns(0)]
+    assert not sep_conv_3[0].any()
+    depthwise_3, pointwise_3 = 3 * 3 * FILTERS, FILTERS * FILTERS
+    second_conv = sep_conv_3.shape[1] // 2
+    for offset in (0, second_conv):
+        assert sep_conv_3[1, offset:offset + depthwise_3].any()
+        assert sep_conv_3[1, offset + depthwise_3:offset + depthwise_3 + pointwise_3].any()
+    # The unchosen sep5 stacks of the same slot did not move.
+    assert not delta[:, slot_00.columns(1)].any()
     # The closing 1x1 kernel moved only in the loose-end rows (nodes 3; 0, 1, 2 are used).
     delta = np.abs(cell.out_kernel.numpy() - before[cell.out_kernel.path]).sum(axis=1)
     assert delta[3] > 0 and not delta[:3].any()
@@ -213,9 +238,8 @@ def test_supernet_gradients_equal_the_static_networks(supernet):
         NUM_LAYERS, NUM_BLOCKS, FILTERS, use_aux_heads=True, static_arc=arch.MicroArc.from_flat(values), name="child"
     )
     static.build(IMAGE_SHAPE)
-    by_path = {v.path: v for v in supernet.variables}
-    for variable in static.variables:
-        variable.assign(by_path[variable.path])
+    copy_to_static(supernet, static)
+    columns = static_slot_sources(supernet, static)[1]
     x = tf.random.normal([8, 32, 32, 3])
     y = tf.constant(np.arange(8) % 10)
 
@@ -232,4 +256,6 @@ def test_supernet_gradients_equal_the_static_networks(supernet):
             continue  # the aux head is not called without return_aux
         expected = tf.convert_to_tensor(grad).numpy()
         got = tf.convert_to_tensor(dynamic_grads[path]).numpy()
+        if path in columns:  # a static slot's per-input weight is its op's columns of the supernet's
+            got = got[:, columns[path]]
         np.testing.assert_allclose(got, expected, atol=1e-5 * (np.abs(expected).max() + 1e-6), err_msg=path)

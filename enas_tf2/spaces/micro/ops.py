@@ -1,10 +1,11 @@
 """The micro space's five ops (`arch.MICRO_OPS`), in their search and fixed forms (ENAS_SPEC.md 5.2, 5.3).
 
 Search form (a supernet slot that can read any of `num_inputs` nodes): a separable conv is two
-`PerInputSepConv` in sequence, whose weights are stacked per input node as the original stores
-them; the slot reads the chosen node's rows of every op's `per_input_stacks()` *before* its
-`OpChoice` switch (`layers.per_input.select_rows`), and `call(x, selected=row)` applies this
-op's part. Pools and identity have no weights (no stacks).
+per-input separable convs in sequence, whose weights are stacked per input node as the original
+stores them; the stacks of every op of a slot are columns of the slot's one weight
+(`per_input_columns()`), the slot reads the chosen node's row *before* its `OpChoice` switch
+(`layers.per_input.select_rows`), and `call(x, selected=row)` applies this op's part. Pools and
+identity have no weights (no columns).
 
 Fixed form (one op of a final cell, stride 2 when a reduction cell's op reads node 0 or 1):
 separable conv is twice `ReLU -> sep conv kxk -> BN`, the stride on the first; pools are 3x3
@@ -23,7 +24,7 @@ import tensorflow as tf
 
 from enas_tf2.arch import MICRO_OPS
 from enas_tf2.layers.conv import ConvBN
-from enas_tf2.layers.per_input import PerInputSepConv
+from enas_tf2.layers.per_input import sep_conv_bn, sep_conv_columns, unpack_sep_conv_row
 from enas_tf2.layers.reduction import FactorizedReduction
 
 #: `(spatial size, channels)` of a cell input, known when the network is built.
@@ -40,36 +41,38 @@ def pool(x: tf.Tensor, kind: str, strides: int = 1) -> tf.Tensor:
 class PerInputSepConvOp(keras.layers.Layer):
     """Search form of a separable conv: `ReLU -> sep conv -> per-input BN`, twice, weights per input node.
 
+    It owns no weights: its eight stacks (`per_input_columns`: depthwise, pointwise, gamma and
+    beta of each conv, `[num_inputs, width]` each) are columns of the owning slot's one
+    per-input weight, which reads the chosen node's row before its switch and passes this op
+    its part (`call(x, selected=row)`).
+
     Args:
         filters: `F`.
         kernel_size: `k` (3 or 5).
         num_inputs: nodes the owning slot can read.
     """
 
+    #: Separable convs in sequence.
+    REPEATS = 2
+
     def __init__(self, filters: int, kernel_size: int, num_inputs: int, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
         self.kernel_size = kernel_size
         self.num_inputs = num_inputs
-        self.convs = [
-            PerInputSepConv(filters, kernel_size, num_inputs, name=f"sep_conv_{kernel_size}x{kernel_size}_{rep}")
-            for rep in range(2)
-        ]
 
     def build(self, input_shape=None):
-        for conv in self.convs:
-            conv.build()
         self.built = True
 
-    def per_input_stacks(self) -> tuple[tf.Variable, ...]:
-        """Both convs' per-input weights, in the order `call` reads its row."""
-        return self.convs[0].stacks() + self.convs[1].stacks()
+    def per_input_columns(self) -> list[tuple[int, keras.initializers.Initializer]]:
+        """`(width, initializer)` of both convs' stacks, in the order `call` reads its row."""
+        return sep_conv_columns(self.kernel_size, self.filters) * self.REPEATS
 
     def call(self, inputs, selected: tf.Tensor):
-        """`selected`: this op's flat row of `per_input_stacks()` for the chosen input node."""
+        """`selected`: this op's flat row of `per_input_columns()` for the chosen input node."""
         x = inputs
-        for conv, row in zip(self.convs, tf.split(selected, [conv.row_size for conv in self.convs])):
-            x = PerInputSepConv.apply(x, conv.unpack(row))
+        for row in tf.split(selected, self.REPEATS):
+            x = sep_conv_bn(x, unpack_sep_conv_row(row, self.kernel_size, self.filters))
         return x
 
     def compute_output_shape(self, input_shape):
@@ -136,8 +139,8 @@ class PoolOp(keras.layers.Layer):
         self.kind = kind
         self.strides = strides
 
-    def per_input_stacks(self) -> tuple:
-        return ()
+    def per_input_columns(self) -> list:
+        return []
 
     def call(self, inputs, selected: Any = None):
         return pool(inputs, self.kind, self.strides)
@@ -168,8 +171,8 @@ class IdentityOp(keras.layers.Layer):
             layer.build(input_shape)
         self.built = True
 
-    def per_input_stacks(self) -> tuple:
-        return ()
+    def per_input_columns(self) -> list:
+        return []
 
     def call(self, inputs, selected: Any = None, training=None):
         if self.layers_:

@@ -19,7 +19,7 @@ from enas_tf2.layers.batch_norm import BatchNorm
 from enas_tf2.layers.initializers import he_normal
 from enas_tf2.layers.input_choice import NodeArray, add_selected
 from enas_tf2.layers.op_choice import OpChoice
-from enas_tf2.layers.per_input import select_rows
+from enas_tf2.layers.per_input import ColumnBlocks, select_rows
 from enas_tf2.layers.reduction import FactorizedReduction
 from enas_tf2.spaces.micro.base import CellInputs, MicroBase
 from enas_tf2.spaces.micro.ops import Shape
@@ -32,9 +32,16 @@ class MicroSearchSlot(keras.layers.Layer):
     The op is an `OpChoice` over the search forms of `arch.MICRO_OPS` (`ops`); the cell reads
     the input node from its `NodeArray`. Only the chosen op runs, which the spec allows (the
     original computes all five and keeps one; the others get no loss gradient and have no
-    state). The weight rows of the chosen input, for all the slot's separable convs, are read
-    before the switch with one matmul (`per_input.select_rows`) and split per op (`OpChoice`'s
-    `selections`).
+    state).
+
+    The per-input stacks of all the slot's ops (`[num_inputs, width]` each, as the original
+    stores them: depthwise, pointwise, BN gamma and beta of each separable conv) are the column
+    blocks of one weight, `per_input_weights` `[num_inputs, sum of widths]`, each block
+    initialised as its stack (`per_input.ColumnBlocks`). The chosen input's row is read before the
+    switch with one matmul (`per_input.select_rows`) and split per op (`OpChoice`'s
+    `selections`); `columns(op_id)` says which columns are an op's. One weight per slot instead of
+    sixteen: the update's per-weight ops (L2, norm, momentum, all-reduce) were most of a micro
+    search step's graph.
 
     Args:
         filters: `F`.
@@ -55,14 +62,33 @@ class MicroSearchSlot(keras.layers.Layer):
 
     def build(self, input_shape=None):
         self.choice.build(input_shape)
+        blocks = [block for branch in self.choice.branches for block in branch.per_input_columns()]
+        self.per_input_weights = None
+        if blocks:
+            initializer = ColumnBlocks(blocks)
+            self.per_input_weights = self.add_weight(
+                name="per_input_weights", shape=(self.num_inputs, initializer.width), initializer=initializer
+            )
         self.built = True
 
+    def _branch_widths(self) -> list[int]:
+        return [sum(width for width, _ in branch.per_input_columns()) for branch in self.choice.branches]
+
+    def columns(self, op_id: int) -> slice:
+        """The columns of `per_input_weights` that are op `op_id`'s stacks (empty for an op without weights)."""
+        op_ids = list(range(len(MICRO_OPS))) if self.static_op is None else [self.static_op]
+        if op_id not in op_ids:
+            raise ValueError(f"Op {op_id} is not built in this slot (ops {op_ids}).")
+        position = op_ids.index(op_id)
+        widths = self._branch_widths()
+        start = sum(widths[:position])
+        return slice(start, start + widths[position])
+
     def call(self, x, index, op):
-        stacks = [branch.per_input_stacks() for branch in self.choice.branches]
-        widths = [sum(int(stack.shape[1]) for stack in branch_stacks) for branch_stacks in stacks]
+        widths = self._branch_widths()
         selections = [None] * len(widths)
-        if any(widths):
-            row = select_rows([stack for branch_stacks in stacks for stack in branch_stacks], index)
+        if self.per_input_weights is not None:
+            row = select_rows([self.per_input_weights], index)
             pieces = iter(tf.split(row, [width for width in widths if width]))
             selections = [next(pieces) if width else None for width in widths]
         op_id = 0 if self.static_op is not None else op
